@@ -1,0 +1,50 @@
+# jhub.docker: the README's commands. Each target creates and uses .venv by itself.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(CURDIR)/$(VENV)/bin
+# Suites the Molecule scenarios run on.
+DISTROS ?= bookworm trixie
+# Extra pytest arguments, e.g. PYTEST_ARGS='-k bad_input'.
+PYTEST_ARGS ?=
+
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export JHUB_DISTROS := $(DISTROS)
+
+.PHONY: help deploy test lint unit molecule docs venv clean
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+deploy: venv ## Deploy JupyterHub on this machine (inventory/local.yml)
+	ansible-playbook playbooks/site.yml
+
+test: lint ## Run the whole test suite: lint, docs, bad input, Molecule on every distro
+	pytest $(PYTEST_ARGS)
+
+lint: venv ## yamllint and ansible-lint (production profile)
+	yamllint --strict .
+	ansible-lint --offline
+
+unit: venv ## The fast tests only (no Molecule)
+	pytest -m 'not molecule' $(PYTEST_ARGS)
+
+molecule: venv ## The Molecule scenarios only
+	pytest -m molecule $(PYTEST_ARGS)
+
+docs: venv ## Regenerate the README's variable tables from meta/argument_specs.yml
+	python tools/role_docs.py --write
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+clean: ## Remove the virtualenv and test output
+	rm -rf $(VENV) .pytest_cache tests/output
