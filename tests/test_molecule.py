@@ -1,0 +1,33 @@
+"""The Molecule scenarios, run through pytest so that one command reports every result."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+from conftest import BIN, DISTROS, OUTPUT, ROOT, ansible_env
+
+# (scenario, suite, the steps that must have run successfully)
+SCENARIOS = [
+    *[("docker_engine", distro, ["converge", "idempotence", "verify"]) for distro in DISTROS],
+    ("base_image", DISTROS[0], ["converge", "idempotence", "verify", "side_effect"]),
+]
+
+
+@pytest.mark.molecule
+@pytest.mark.parametrize(("scenario", "distro", "steps"), SCENARIOS, ids=[f"{s}-{d}" for s, d, _ in SCENARIOS])
+def test_molecule_scenario(scenario, distro, steps):
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    log = OUTPUT / f"molecule-{scenario}-{distro}.log"
+    with log.open("w") as out:
+        result = subprocess.run(
+            [str(BIN / "molecule"), "test", "-s", scenario],
+            cwd=ROOT, env=ansible_env(MOLECULE_DISTRO=distro), stdout=out, stderr=subprocess.STDOUT,
+            timeout=1800, check=False,
+        )
+    text = re.sub(r"\x1b\[[0-9;]*m", "", log.read_text())
+    assert result.returncode == 0, f"molecule test -s {scenario} failed (log {log}):\n{text[-6000:]}"
+    for step in steps:
+        assert re.search(rf"{scenario} ➜ {step}: Executed: Successful", text), f"step {step} did not run (log {log})"
