@@ -30,4 +30,6 @@ def test_molecule_scenario(scenario, distro, steps):
     text = re.sub(r"\x1b\[[0-9;]*m", "", log.read_text())
     assert result.returncode == 0, f"molecule test -s {scenario} failed (log {log}):\n{text[-6000:]}"
     for step in steps:
-        assert re.search(rf"{scenario} ➜ {step}: Executed: Successful", text), f"step {step} did not run (log {log})"
+        # "[scenario > step] Executed: Successful" (plain) or "scenario ➜ step: Executed: Successful" (colour)
+        pattern = rf"{scenario}\s*(?:>|➜)\s*{step}\]?:?\s+Executed: Successful"
+        assert re.search(pattern, text), f"step {step} did not run (log {log})"
