@@ -1,27 +1,29 @@
-"""The collection's own Jinja test plugins."""
+"""The collection's own plugins, imported the way Ansible imports them."""
 
 from __future__ import annotations
 
-import importlib.util
+import sys
 
 import pytest
 
 from conftest import ROOT
 
-_spec = importlib.util.spec_from_file_location("image_reference", ROOT / "plugins" / "test" / "image_reference.py")
-_module = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_module)
-image_reference = _module.image_reference
+sys.path.insert(0, str(ROOT / "collections"))
+from ansible_collections.jhub.docker.plugins.filter.python_literal import python_literal  # noqa: E402
+from ansible_collections.jhub.docker.plugins.module_utils.references import (  # noqa: E402
+    image_list_errors,
+    is_image_reference,
+)
 
 
 @pytest.mark.parametrize(
     "value",
-    ["busybox", "busybox:1.36", "jupyter/minimal-notebook", "quay.io/jupyter/minimal-notebook:2025-01-06",
+    ["busybox", "busybox:1.36", "jupyter/minimal-notebook", "quay.io/jupyter/minimal-notebook:2026-05-31",
      "127.0.0.1:5000/jhub/notebook:1", "localhost/x", "jhub-test/busybox:1",
      "debian@sha256:" + "a" * 64],
 )
 def test_valid_image_references(value):
-    assert image_reference(value)
+    assert is_image_reference(value)
 
 
 @pytest.mark.parametrize(
@@ -30,4 +32,26 @@ def test_valid_image_references(value):
      "x" * 300],
 )
 def test_invalid_image_references(value):
-    assert not image_reference(value)
+    assert not is_image_reference(value)
+
+
+def test_image_list_errors_name_the_variable_and_the_item():
+    assert image_list_errors([{"name": "a:1"}, {"name": "b:1"}], "v") == []
+    assert image_list_errors([], "v") == ["v is empty; users need at least one image to start a server."]
+    errors = image_list_errors([{"name": "a:1"}, {"name": "Bad"}, {"name": "a:1"}], "v")
+    assert len(errors) == 2
+    assert errors[0].startswith("v[0].name: 'a:1' is listed 2 times")
+    assert errors[1].startswith("v[1].name: 'Bad' is not a valid image reference")
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["plain", "it's \"quoted\"\n'''", True, False, None, 3, 2.5, ["a", 1], {"k": {"n": [True]}}, "\\x00"],
+)
+def test_python_literal_round_trips(value):
+    assert eval(python_literal(value), {"__builtins__": {}}) == value  # noqa: S307 (a literal, no names)
+
+
+def test_python_literal_cannot_inject_code():
+    source = python_literal('"); import os; os.system("id"); ("')
+    assert eval(source, {"__builtins__": {}}) == '"); import os; os.system("id"); ("'  # noqa: S307

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-import re
+from ansible_collections.jhub.docker.plugins.module_utils.references import is_image_reference
 
 DOCUMENTATION = """
 name: image_reference
@@ -23,7 +23,7 @@ options:
 
 EXAMPLES = """
 - ansible.builtin.assert:
-    that: "'quay.io/jupyter/minimal-notebook:2025-01-01' is jhub.docker.image_reference"
+    that: "'quay.io/jupyter/minimal-notebook:2026-05-31' is jhub.docker.image_reference"
 """
 
 RETURN = """
@@ -32,26 +32,9 @@ _value:
   type: bool
 """
 
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-# A first component is a registry only when it has a dot or a port, or is localhost.
-_DOMAIN = (
-    r"(?:(?:[a-zA-Z0-9-]+\.)+[a-zA-Z0-9-]+(?::[0-9]+)?/"
-    r"|[a-zA-Z0-9-]+:[0-9]+/|localhost/)"
-)
-_TAG = r"(?::[\w][\w.-]{0,127})"
-_DIGEST = r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})"
-_REFERENCE = re.compile(
-    rf"^{_DOMAIN}?{_COMPONENT}(?:/{_COMPONENT})*{_TAG}?{_DIGEST}?$"
-)
-
-
-def image_reference(value) -> bool:
-    """Return True when value is a string that Docker accepts as an image reference."""
-    return isinstance(value, str) and len(value) <= 255 and bool(_REFERENCE.match(value))
-
 
 class TestModule:
     """Ansible test plugins of jhub.docker."""
 
     def tests(self):
-        return {"image_reference": image_reference}
+        return {"image_reference": is_image_reference}

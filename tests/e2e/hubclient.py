@@ -1,0 +1,161 @@
+"""A browser-equivalent client for a deployed JupyterHub: forms with _xsrf, cookies, REST, kernels.
+
+No mocks: it talks HTTP and websockets to the real hub through its real proxy.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from urllib.parse import urlsplit
+
+import requests
+import websocket
+
+
+class HubClient:
+    """One browser: a cookie jar and the hub's base URL."""
+
+    def __init__(self, base_url: str, timeout: float = 30):
+        self.base = base_url.rstrip("/")
+        self.timeout = timeout
+        self.http = requests.Session()
+
+    # --- pages and forms ---------------------------------------------------------
+    def _xsrf(self, path: str) -> str:
+        """GET a form page and return the _xsrf token that the hub set for it."""
+        response = self.http.get(self.base + path, timeout=self.timeout)
+        response.raise_for_status()
+        token = self.http.cookies.get("_xsrf", path="/hub/") or self.http.cookies.get("_xsrf")
+        assert token, f"no _xsrf cookie after GET {path}"
+        return token
+
+    def login(self, username: str, password: str) -> requests.Response:
+        """Submit the login form; a successful login answers 302 (to /hub/spawn or next)."""
+        token = self._xsrf("/hub/login")
+        return self.http.post(
+            self.base + "/hub/login",
+            data={"username": username, "password": password, "_xsrf": token},
+            allow_redirects=False,
+            timeout=self.timeout,
+        )
+
+    def signup(self, username: str, password: str, confirmation: str | None = None) -> str:
+        """Submit NativeAuthenticator's sign-up form and return the page it answers with."""
+        token = self._xsrf("/hub/signup")
+        response = self.http.post(
+            self.base + "/hub/signup",
+            data={
+                "username": username,
+                "signup_password": password,
+                "signup_password_confirmation": password if confirmation is None else confirmation,
+                "_xsrf": token,
+            },
+            timeout=self.timeout,
+        )
+        response.raise_for_status()
+        return response.text
+
+    def authorize(self, username: str) -> None:
+        """As an admin: toggle a user's approval on /hub/authorize (approve a new sign-up)."""
+        response = self.http.get(f"{self.base}/hub/authorize/{username}", allow_redirects=False, timeout=self.timeout)
+        assert response.status_code == 302, (response.status_code, response.text[:500])
+
+    # --- REST API ------------------------------------------------------------------
+    def api(self, method: str, path: str, token: str | None = None, **kwargs) -> requests.Response:
+        """Call /hub/api with the session cookie (plus its XSRF header) or with a token."""
+        headers = kwargs.pop("headers", {})
+        if token:
+            headers["Authorization"] = f"token {token}"
+        else:
+            headers["X-XSRFToken"] = self.http.cookies.get("_xsrf", path="/hub/") or ""
+        return self.http.request(method, f"{self.base}/hub/api{path}", headers=headers, timeout=self.timeout, **kwargs)
+
+    def wait_ready(self, username: str, token: str | None = None, timeout: float = 180) -> float:
+        """Wait until the user's default server is ready; return the seconds waited."""
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            model = self.api("GET", f"/users/{username}", token=token).json()
+            server = model.get("servers", {}).get("")
+            if server and server.get("ready"):
+                return time.monotonic() - start
+            if not server and not model.get("pending"):
+                raise AssertionError(f"{username}'s server is neither pending nor running: {model}")
+            time.sleep(0.5)
+        raise AssertionError(f"{username}'s server was not ready after {timeout} s")
+
+    def start_server(self, username: str, token: str | None = None) -> float:
+        response = self.api("POST", f"/users/{username}/server", token=token)
+        assert response.status_code in (201, 202), (response.status_code, response.text)
+        return self.wait_ready(username, token=token)
+
+    def stop_server(self, username: str, token: str | None = None, timeout: float = 120) -> None:
+        response = self.api("DELETE", f"/users/{username}/server", token=token)
+        assert response.status_code in (202, 204), (response.status_code, response.text)
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            model = self.api("GET", f"/users/{username}", token=token).json()
+            if not model.get("servers") and not model.get("pending"):
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"{username}'s server did not stop within {timeout} s")
+
+    # --- the user's own server, through the proxy ----------------------------------------
+    def open_server(self, username: str) -> None:
+        """Visit /user/<name>/ like a browser: the OAuth round trip sets the server's cookies."""
+        page = self.http.get(f"{self.base}/user/{username}/", timeout=self.timeout)
+        assert page.status_code == 200 and f"/user/{username}/" in page.url, (page.status_code, page.url)
+        response = self.http.get(f"{self.base}/user/{username}/api/status", timeout=self.timeout)
+        assert response.status_code == 200, (response.status_code, response.url, response.text[:300])
+
+    def server_api(self, username: str, method: str, path: str, **kwargs) -> requests.Response:
+        prefix = f"/user/{username}/"
+        headers = kwargs.pop("headers", {})
+        headers["X-XSRFToken"] = self.http.cookies.get("_xsrf", path=prefix) or ""
+        return self.http.request(method, f"{self.base}{prefix}api{path}", headers=headers, timeout=self.timeout, **kwargs)
+
+    def execute(self, username: str, code: str, timeout: float = 60) -> str:
+        """Start a kernel, run code over the proxied websocket, return its stdout; delete the kernel."""
+        kernel = self.server_api(username, "POST", "/kernels", json={"name": "python3"})
+        assert kernel.status_code == 201, (kernel.status_code, kernel.text)
+        kernel_id = kernel.json()["id"]
+        try:
+            return self._run(username, kernel_id, code, timeout)
+        finally:
+            self.server_api(username, "DELETE", f"/kernels/{kernel_id}")
+
+    def _run(self, username: str, kernel_id: str, code: str, timeout: float) -> str:
+        parts = urlsplit(self.base)
+        scheme = "wss" if parts.scheme == "https" else "ws"
+        url = f"{scheme}://{parts.netloc}/user/{username}/api/kernels/{kernel_id}/channels"
+        cookies = "; ".join(f"{c.name}={c.value}" for c in self.http.cookies)
+        ws = websocket.create_connection(url, header=[f"Cookie: {cookies}"], timeout=timeout)
+        try:
+            msg_id = uuid.uuid4().hex
+            ws.send(json.dumps({
+                "header": {"msg_id": msg_id, "username": username, "session": uuid.uuid4().hex,
+                           "msg_type": "execute_request", "version": "5.3"},
+                "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+                "content": {"code": code, "silent": False, "store_history": False,
+                            "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
+            }))
+            output, replied, idle = [], None, False
+            deadline = time.monotonic() + timeout
+            while (replied is None or not idle) and time.monotonic() < deadline:
+                message = json.loads(ws.recv())
+                if message.get("parent_header", {}).get("msg_id") != msg_id:
+                    continue
+                kind = message["msg_type"]
+                if kind == "stream":
+                    output.append(message["content"]["text"])
+                elif kind == "error":
+                    output.append("\n".join(message["content"]["traceback"]))
+                elif kind == "execute_reply":
+                    replied = message["content"]["status"]
+                elif kind == "status" and message["content"]["execution_state"] == "idle":
+                    idle = True
+            assert replied == "ok", f"execution status {replied}: {''.join(output)}"
+            return "".join(output)
+        finally:
+            ws.close()

@@ -1,0 +1,133 @@
+"""End to end, against a deployed hub: real login form, real sign-up, real servers and kernels.
+
+Configured by the environment (the full-stack Molecule scenario sets it):
+  JHUB_URL               the hub, e.g. http://127.0.0.1:8000
+  JHUB_ADMIN_USER        the bootstrapped admin (default admin)
+  JHUB_ADMIN_PASSWORD    its password
+  JHUB_SERVICE_TOKEN     token of a service that has the admin role
+  JHUB_RESTART_HUB       shell command that restarts the hub container
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import uuid
+
+import pytest
+import requests
+
+from hubclient import HubClient
+
+URL = os.environ.get("JHUB_URL", "")
+ADMIN = os.environ.get("JHUB_ADMIN_USER", "admin")
+ADMIN_PASSWORD = os.environ.get("JHUB_ADMIN_PASSWORD", "")
+SERVICE_TOKEN = os.environ.get("JHUB_SERVICE_TOKEN", "")
+RESTART_HUB = os.environ.get("JHUB_RESTART_HUB", "")
+RUN = uuid.uuid4().hex[:6]  # new user names on every run: the tests never depend on old state
+
+
+@pytest.fixture(scope="module")
+def admin() -> HubClient:
+    client = HubClient(URL)
+    response = client.login(ADMIN, ADMIN_PASSWORD)
+    assert response.status_code == 302, (response.status_code, response.text[:500])
+    return client
+
+
+@pytest.fixture(scope="module")
+def user(admin) -> tuple[HubClient, str]:
+    """A user who signed up, was approved by the admin, and logged in; their server started."""
+    name = f"alice{RUN}"
+    password = f"Correct-Horse-{RUN}-Battery"
+    client = HubClient(URL)
+    page = client.signup(name, password)
+    assert "Your information has been sent to the admin" in page
+    client.login(name, password)
+    admin.authorize(name)
+    response = client.login(name, password)
+    assert response.status_code == 302, (response.status_code, response.text[:500])
+    client.start_server(name)
+    client.open_server(name)
+    return client, name
+
+
+def wait_health(timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{URL}/hub/health", timeout=5).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(1)
+    raise AssertionError(f"{URL}/hub/health did not answer within {timeout} s")
+
+
+def test_health():
+    assert requests.get(f"{URL}/hub/health", timeout=10).status_code == 200
+
+
+def test_admin_logs_in_through_the_form(admin):
+    me = admin.api("GET", "/user").json()
+    assert me["name"] == ADMIN and me["admin"] is True
+
+
+def test_wrong_password_is_refused():
+    response = HubClient(URL).login(ADMIN, ADMIN_PASSWORD + "-wrong")
+    assert response.status_code == 200 and "Invalid username or password" in response.text
+
+
+def test_new_user_cannot_log_in_before_approval(admin):
+    name, password = f"bob{RUN}", f"Purple-Monkey-{RUN}-Dishwasher"
+    client = HubClient(URL)
+    assert "Your information has been sent to the admin" in client.signup(name, password)
+    refused = client.login(name, password)
+    assert refused.status_code == 200 and "has not been authorized" in refused.text
+    admin.authorize(name)
+    assert client.login(name, password).status_code == 302
+
+
+def test_user_runs_code_in_a_kernel_through_the_proxy(user):
+    client, name = user
+    assert client.execute(name, "import getpass, os; print(6 * 7, getpass.getuser(), os.getcwd())").split() == [
+        "42", "jovyan", "/home/jovyan/work"]
+
+
+def test_files_survive_a_server_stop_and_start(user):
+    client, name = user
+    content = f"kept {uuid.uuid4().hex}"
+    client.execute(name, f"open('kept.txt', 'w').write({content!r})")
+    client.stop_server(name)
+    client.start_server(name)
+    client.open_server(name)
+    response = client.server_api(name, "GET", "/contents/kept.txt")
+    assert response.status_code == 200 and response.json()["content"] == content
+
+
+@pytest.mark.skipif(not RESTART_HUB, reason="JHUB_RESTART_HUB is not set")
+def test_hub_restart_keeps_the_users_server(user):
+    client, name = user
+    before = client.api("GET", f"/users/{name}").json()["servers"][""]
+    subprocess.run(RESTART_HUB, shell=True, check=True, timeout=120)
+    wait_health()
+    after = client.api("GET", f"/users/{name}").json()["servers"][""]
+    assert after["ready"] and after["started"] == before["started"], (before, after)
+    assert client.execute(name, "print('still here')").strip() == "still here"
+
+
+def test_idle_culler_is_registered(admin):
+    services = admin.api("GET", "/services").json()
+    assert "idle-culler" in services, services
+
+
+@pytest.mark.skipif(not SERVICE_TOKEN, reason="JHUB_SERVICE_TOKEN is not set")
+def test_service_token_creates_a_user_and_starts_a_server():
+    client = HubClient(URL)
+    name = f"robot{RUN}"
+    created = client.api("POST", f"/users/{name}", token=SERVICE_TOKEN)
+    assert created.status_code == 201, (created.status_code, created.text)
+    client.start_server(name, token=SERVICE_TOKEN)
+    client.stop_server(name, token=SERVICE_TOKEN)
+    assert client.api("DELETE", f"/users/{name}", token=SERVICE_TOKEN).status_code == 204
