@@ -58,12 +58,24 @@ def _digest(path: Path) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
 
+def _listing(path: Path) -> list[tuple[str, str | None]] | None:
+    """Every file below path with its digest, or None when path does not exist."""
+    if not path.exists():
+        return None
+    return sorted((str(p.relative_to(path)), _digest(p)) for p in path.rglob("*"))
+
+
 def host_state() -> dict:
     """What the roles could change on this machine: files, apt sources, images, groups, scratch dirs."""
     images = subprocess.run(
         ["docker", "images", "--no-trunc", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"],
         capture_output=True, text=True, check=False,
     ).stdout
+    containers = subprocess.run(
+        ["docker", "ps", "-a", "--no-trunc", "--format", "{{.Names}} {{.ID}} {{.State}}"],
+        capture_output=True, text=True, check=False,
+    ).stdout
+    volumes = subprocess.run(["docker", "volume", "ls", "-q"], capture_output=True, text=True, check=False).stdout
     sources = Path("/etc/apt/sources.list.d")
     keyrings = Path("/etc/apt/keyrings")
     return {
@@ -71,9 +83,12 @@ def host_state() -> dict:
         "apt sources": sorted(p.name for p in sources.iterdir()) if sources.is_dir() else [],
         "apt keyrings": sorted(p.name for p in keyrings.iterdir()) if keyrings.is_dir() else [],
         "images": sorted(images.splitlines()),
+        "containers": sorted(containers.splitlines()),
+        "volumes": sorted(volumes.splitlines()),
+        "hub config": _listing(Path("/srv/jupyterhub")),
+        "build dir": _listing(Path("/opt/jhub-docker")),
         "group file": _digest(Path("/etc/group")),
-        "base image work dir": Path("/var/tmp/jhub-base-image").exists()
-        and sorted(p.name for p in Path("/var/tmp/jhub-base-image").iterdir()),
+        "base image work dir": _listing(Path("/var/tmp/jhub-base-image")),
     }
 
 

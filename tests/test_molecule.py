@@ -13,6 +13,9 @@ from conftest import BIN, DISTROS, OUTPUT, ROOT, ansible_env
 SCENARIOS = [
     *[("docker_engine", distro, ["converge", "idempotence", "verify"]) for distro in DISTROS],
     ("base_image", DISTROS[0], ["converge", "idempotence", "verify", "side_effect"]),
+    ("pull", DISTROS[0], ["converge", "idempotence", "verify", "side_effect"]),
+    # The full stack, with the end-to-end suite in its verify step.
+    *[("default", distro, ["converge", "idempotence", "verify"]) for distro in DISTROS],
 ]
 
 

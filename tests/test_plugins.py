@@ -37,7 +37,7 @@ def test_invalid_image_references(value):
 
 def test_image_list_errors_name_the_variable_and_the_item():
     assert image_list_errors([{"name": "a:1"}, {"name": "b:1"}], "v") == []
-    assert image_list_errors([], "v") == ["v is empty; users need at least one image to start a server."]
+    assert image_list_errors([], "v") == ["v is empty (or not a list); users need at least one image to start a server."]
     errors = image_list_errors([{"name": "a:1"}, {"name": "Bad"}, {"name": "a:1"}], "v")
     assert len(errors) == 2
     assert errors[0].startswith("v[0].name: 'a:1' is listed 2 times")

@@ -25,7 +25,7 @@ def is_image_reference(value) -> bool:
 def image_list_errors(images, variable: str) -> list[str]:
     """Problems of a list of image items ({name, ...}), each naming the variable and the item."""
     if not isinstance(images, list) or not images:
-        return [f"{variable} is empty; users need at least one image to start a server."]
+        return [f"{variable} is empty (or not a list); users need at least one image to start a server."]
     errors = []
     names = [item.get("name") if isinstance(item, dict) else None for item in images]
     for index, name in enumerate(names):
