@@ -57,6 +57,17 @@ class HubClient:
         response.raise_for_status()
         return response.text
 
+    def change_password(self, old: str, new: str) -> str:
+        """Submit NativeAuthenticator's change-password form as the logged-in user; return the page."""
+        token = self._xsrf("/hub/change-password")
+        response = self.http.post(
+            self.base + "/hub/change-password",
+            data={"old_password": old, "new_password": new, "new_password_confirmation": new, "_xsrf": token},
+            timeout=self.timeout,
+        )
+        response.raise_for_status()
+        return response.text
+
     def authorize(self, username: str) -> None:
         """As an admin: toggle a user's approval on /hub/authorize (approve a new sign-up)."""
         response = self.http.get(f"{self.base}/hub/authorize/{username}", allow_redirects=False, timeout=self.timeout)

@@ -6,6 +6,7 @@ Configured by the environment (the full-stack Molecule scenario sets it):
   JHUB_ADMIN_PASSWORD    its password
   JHUB_SERVICE_TOKEN     token of a service that has the admin role
   JHUB_RESTART_HUB       shell command that restarts the hub container
+  JHUB_REDEPLOY          shell command that runs the deployment again (extra -e arguments are appended)
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ ADMIN = os.environ.get("JHUB_ADMIN_USER", "admin")
 ADMIN_PASSWORD = os.environ.get("JHUB_ADMIN_PASSWORD", "")
 SERVICE_TOKEN = os.environ.get("JHUB_SERVICE_TOKEN", "")
 RESTART_HUB = os.environ.get("JHUB_RESTART_HUB", "")
+REDEPLOY = os.environ.get("JHUB_REDEPLOY", "")
 RUN = uuid.uuid4().hex[:6]  # new user names on every run: the tests never depend on old state
 
 
@@ -79,6 +81,13 @@ def test_wrong_password_is_refused():
     assert response.status_code == 200 and "Invalid username or password" in response.text
 
 
+def test_admin_starts_a_server_and_runs_code(admin):
+    admin.start_server(ADMIN)
+    admin.open_server(ADMIN)
+    assert admin.execute(ADMIN, "print(sum(range(10)))").strip() == "45"
+    admin.stop_server(ADMIN)
+
+
 def test_new_user_cannot_log_in_before_approval(admin):
     name, password = f"bob{RUN}", f"Purple-Monkey-{RUN}-Dishwasher"
     client = HubClient(URL)
@@ -131,3 +140,23 @@ def test_service_token_creates_a_user_and_starts_a_server():
     client.start_server(name, token=SERVICE_TOKEN)
     client.stop_server(name, token=SERVICE_TOKEN)
     assert client.api("DELETE", f"/users/{name}", token=SERVICE_TOKEN).status_code == 204
+
+
+def _redeploy(*extra: str) -> None:
+    result = subprocess.run(
+        " ".join([REDEPLOY, *extra]), shell=True, capture_output=True, text=True, timeout=900, check=False
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+
+
+@pytest.mark.skipif(not REDEPLOY, reason="JHUB_REDEPLOY is not set")
+def test_redeploy_keeps_an_admin_password_changed_in_the_ui(admin):
+    """Last test of the module: it changes the admin password and puts it back."""
+    changed = f"{ADMIN_PASSWORD}-changed-in-the-ui"
+    assert "changed successfully" in admin.change_password(ADMIN_PASSWORD, changed)
+    _redeploy()
+    assert HubClient(URL).login(ADMIN, changed).status_code == 302
+    assert HubClient(URL).login(ADMIN, ADMIN_PASSWORD).status_code == 200
+    _redeploy("-e", "jupyterhub_admin_password_reset=true")
+    assert HubClient(URL).login(ADMIN, ADMIN_PASSWORD).status_code == 302
+    assert HubClient(URL).login(ADMIN, changed).status_code == 200
