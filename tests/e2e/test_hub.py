@@ -104,6 +104,21 @@ def test_user_runs_code_in_a_kernel_through_the_proxy(user):
         "42", "jovyan", "/home/jovyan/work"]
 
 
+def test_user_container_is_hardened(user):
+    client, name = user
+    probe = (
+        "import os; s = open('/proc/self/status').read();"
+        "f = dict(l.split(':', 1) for l in s.splitlines());"
+        "print(f['NoNewPrivs'].strip(), f['CapBnd'].strip(), os.path.exists('/var/run/docker.sock'),"
+        " open('/sys/fs/cgroup/pids.max').read().strip() if os.path.exists('/sys/fs/cgroup/pids.max') else 'n/a')"
+    )
+    no_new_privs, bounding_set, has_socket, pids_max = client.execute(name, probe).split()
+    assert no_new_privs == "1"
+    assert int(bounding_set, 16) == 0, f"capabilities left: {bounding_set}"
+    assert has_socket == "False"
+    assert pids_max in ("1024", "n/a"), pids_max
+
+
 def test_files_survive_a_server_stop_and_start(user):
     client, name = user
     content = f"kept {uuid.uuid4().hex}"
