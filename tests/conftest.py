@@ -89,6 +89,9 @@ def host_state() -> dict:
         "build dir": _listing(Path("/opt/jhub-docker")),
         "group file": _digest(Path("/etc/group")),
         "base image work dir": _listing(Path("/var/tmp/jhub-base-image")),
+        "backup root": _listing(Path("/var/backups/jhub-docker")),
+        "backup helper": _listing(Path("/usr/local/lib/jhub-docker")),
+        "nonexistent": _listing(Path("/nonexistent")),
     }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from conftest import recap, run_playbook
@@ -66,6 +68,42 @@ CASES = [
         {"jupyterhub_services": [{"name": "monitoring", "api_token": "too-short"}]},
         ["jupyterhub_services", "monitoring", "at least 32 characters"],
     ),
+    ("playbooks/backup.yml", {"jupyterhub_backup_root": "backups/jhub"}, ["jupyterhub_backup_root must be an absolute path", "backups/jhub"]),
+    ("playbooks/backup.yml", {"jupyterhub_backup_compression": "xz"}, ["jupyterhub_backup_compression", "zstd, gzip, none"]),
+    ("playbooks/backup.yml", {"jupyterhub_backup_keep": -1}, ["jupyterhub_backup_keep 0 or more", "-1"]),
+    ("playbooks/backup.yml", {"jupyterhub_backup_keep": "all"}, ["jupyterhub_backup_keep", "int"]),
+    ("playbooks/backup.yml", {"jupyterhub_backup_user_volume": "home-volume"}, ["jupyterhub_backup_user_volume must hold {username}"]),
+    ("playbooks/backup.yml", {"jupyterhub_backup_users": ["Alice Smith"]}, ["jupyterhub_backup_users", "'Alice Smith' is not a user name"]),
+    (
+        "playbooks/backup.yml",
+        {"jupyterhub_backup_users": ["no-such-user-jhub"], "jupyterhub_backup_root": "/nonexistent/jhub-backups"},
+        ["jupyterhub_backup_users: no volume for no-such-user-jhub"],
+    ),
+    ("playbooks/restore.yml", {"jupyterhub_backup_restore_users": []}, ["jupyterhub_backup_restore_users", "jupyterhub_backup_restore_all_users"]),
+    (
+        "playbooks/restore.yml",
+        {"jupyterhub_backup_restore_users": ["alice"], "jupyterhub_backup_restore_all_users": True},
+        ["jupyterhub_backup_restore_users", "not both"],
+    ),
+    (
+        "playbooks/restore.yml",
+        {"jupyterhub_backup_name": "yesterday", "jupyterhub_backup_restore_users": ["alice"]},
+        ["jupyterhub_backup_name must be a backup's directory name", "yesterday"],
+    ),
+    (
+        "playbooks/restore.yml",
+        {"jupyterhub_backup_restore_users": ["alice", "bob"], "jupyterhub_backup_restore_volume": "inspect"},
+        ["jupyterhub_backup_restore_volume must", "{username}", "inspect"],
+    ),
+    (
+        "playbooks/restore.yml",
+        {
+            "jupyterhub_backup_name": "jhub-backup-20000101T000000Z",
+            "jupyterhub_backup_restore_users": ["alice"],
+            "jupyterhub_backup_root": "/nonexistent/jhub-backups",
+        },
+        ["jupyterhub_backup_name: backup 'jhub-backup-20000101T000000Z' does not exist", "/nonexistent/jhub-backups"],
+    ),
 ]
 
 # A valid admin password unless a case sets its own, so that each case fails for its own reason only.
@@ -84,5 +122,45 @@ def test_bad_input_is_refused_and_changes_nothing(unchanged_host, playbook, extr
     assert result.returncode != 0, result.stdout
     for word in words:
         assert word in result.stdout, f"{word!r} not in the error:\n{result.stdout[-3000:]}"
+    counters = recap(result.stdout)
+    assert counters["failed"] == 1 and counters["changed"] == 0, counters
+
+
+def _fake_backup(root):
+    """A backup of user alice whose archive does not match its manifest (as if damaged)."""
+    backup = root / "jhub-backup-20000101T000000Z"
+    backup.mkdir(mode=0o700, parents=True)
+    (backup / "user-alice.tar.gz").write_bytes(b"not the archive that was backed up")
+    manifest = {
+        "format": "jhub.docker backup",
+        "format_version": 1,
+        "name": backup.name,
+        "archives": [
+            {"file": "user-alice.tar.gz", "kind": "user", "username": "alice", "volume": "jupyterhub-user-alice",
+             "size": 34, "files": 1, "sha256": "0" * 64},
+        ],
+    }
+    (backup / "manifest.json").write_text(json.dumps(manifest))
+    return root
+
+
+@pytest.mark.parametrize(
+    ("extra_vars", "words"),
+    [
+        ({"jupyterhub_backup_restore_users": ["carol"]}, ["jupyterhub_backup_restore_users: carol not in backup", "its users: alice"]),
+        ({"jupyterhub_backup_restore_hub_state": True}, ["jupyterhub_backup_restore_hub_state", "has no hub state"]),
+        ({"jupyterhub_backup_restore_users": ["alice"]}, ["user-alice.tar.gz is damaged", "Nothing was restored"]),
+    ],
+    ids=["unknown-user", "no-hub-state", "damaged-archive"],
+)
+def test_restore_refuses_a_bad_backup_and_changes_nothing(unchanged_host, tmp_path, extra_vars, words):
+    root = _fake_backup(tmp_path / "backups")
+    # A volume name that no real deployment uses, in case anything went through.
+    extra_vars = {**extra_vars, "jupyterhub_backup_root": str(root), "jupyterhub_backup_restore_volume": "jhub-test-never-{username}"}
+    result = run_playbook("playbooks/restore.yml", extra_vars)
+    assert result.returncode != 0, result.stdout
+    flat = " ".join(result.stdout.split())
+    for word in words:
+        assert word in flat, f"{word!r} not in the error:\n{result.stdout[-3000:]}"
     counters = recap(result.stdout)
     assert counters["failed"] == 1 and counters["changed"] == 0, counters
