@@ -14,6 +14,8 @@ SCENARIOS = [
     *[("docker_engine", distro, ["converge", "idempotence", "verify"]) for distro in DISTROS],
     ("base_image", DISTROS[0], ["converge", "idempotence", "verify", "side_effect"]),
     ("pull", DISTROS[0], ["converge", "idempotence", "verify", "side_effect"]),
+    # Backup and restore round trip on the full stack.
+    ("backup", DISTROS[0], ["converge", "idempotence", "verify"]),
     # The full stack, with the end-to-end suite in its verify step.
     *[("default", distro, ["converge", "idempotence", "verify"]) for distro in DISTROS],
 ]
