@@ -74,6 +74,8 @@ CASES = [
     ("playbooks/backup.yml", {"jupyterhub_backup_keep": "all"}, ["jupyterhub_backup_keep", "int"]),
     ("playbooks/backup.yml", {"jupyterhub_backup_user_volume": "home-volume"}, ["jupyterhub_backup_user_volume must hold {username}"]),
     ("playbooks/backup.yml", {"jupyterhub_backup_users": ["Alice Smith"]}, ["jupyterhub_backup_users", "'Alice Smith' is not a user name"]),
+    ("playbooks/backup.yml", {"jupyterhub_backup_parallel": 0}, ["jupyterhub_backup_parallel must be 1 or more", "got 0"]),
+    ("playbooks/backup.yml", {"jupyterhub_backup_fetch_dir": "copies"}, ["jupyterhub_backup_fetch_dir must be empty or an absolute", "copies"]),
     (
         "playbooks/backup.yml",
         {"jupyterhub_backup_users": ["no-such-user-jhub"], "jupyterhub_backup_root": "/nonexistent/jhub-backups"},

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""Archive a Docker volume, or the hub state, and restore them.
+"""Archive Docker volumes and the hub state, and restore them.
 
 Run by the jhub.docker jupyterhub_backup role in one-off containers of the hub image
-(GNU tar, python3), with the volume mounted at /volume and the backup directory at
+(GNU tar, python3), with the volumes mounted read-only and the backup directory at
 /backup. Prints one JSON line that describes what it did; exits non-zero on failure.
 
-  jhub-backup archive   --src DIR --out PATH --compression zstd|gzip|none
-  jhub-backup hub-state --data DIR --out PATH --compression zstd|gzip|none
-  jhub-backup restore   --archive FILE --sha256 HEX --dest DIR
+  jhub-backup backup  --out DIR --compression zstd|gzip|none --parallel N
+                      [--user NAME=VOLUME ...] [--hub-state VOLUME] [--no-space-check]
+      (each volume mounted at /volumes/VOLUME)
+  jhub-backup restore --archive FILE --sha256 HEX --dest DIR [--need BYTES]
   jhub-backup restore-hub-state --archive FILE --sha256 HEX --data DIR
 """
 
@@ -21,12 +22,15 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 CHUNK = 1 << 20
 # tar keeps owners as numbers, modes, symlinks, hard links, empty directories, sparse
 # files and any file name (pax format).
 TAR_CREATE = ["tar", "--create", "--file=-", "--format=posix", "--numeric-owner", "--sparse"]
 TAR_EXTRACT = ["tar", "--extract", "--file=-", "--numeric-owner", "--same-owner", "--preserve-permissions"]
+VOLUMES = "/volumes"
 DB_FILES = ("jupyterhub.sqlite", "jupyterhub_cookie_secret")
 
 
@@ -102,40 +106,89 @@ def create(directory, out, kind):
     return size, digest.hexdigest(), entries, messages if tar_rc == 1 else ""
 
 
-def cmd_archive(args):
-    kind = effective_compression(args.compression)
-    size, sha256, entries, warning = create(args.src, args.out + SUFFIX[kind], kind)
-    print(json.dumps({"file": os.path.basename(args.out) + SUFFIX[kind], "size": size, "sha256": sha256, "files": entries,
-                      "compression": kind, "warning": warning, "jupyterhub_version": jupyterhub_version()}))
-    return 0
+def data_size(directory):
+    """Bytes of the regular files below DIRECTORY (what an uncompressed archive holds)."""
+    total = 0
+    for top, _dirs, files in os.walk(directory):
+        for name in files:
+            info = os.lstat(os.path.join(top, name))
+            if stat.S_ISREG(info.st_mode):
+                total += info.st_size
+    return total
 
 
-def cmd_hub_state(args):
+def check_space(directory, need, what, why=""):
+    """Fail before writing when DIRECTORY's file system has less than NEED bytes free."""
+    fs = os.statvfs(directory)
+    free = fs.f_bavail * fs.f_frsize
+    if free < need:
+        raise RuntimeError(f"{what} is too small: {human(free)} free, {human(need)} needed{why}; nothing was written")
+
+
+def human(size):
+    return f"{size / 2**20:.1f} MiB"
+
+
+def snapshot_hub_state(data, work):
+    """Consistent copies of the database (SQLite's online backup API) and the cookie secret in WORK."""
+    source_db = os.path.join(data, DB_FILES[0])
+    copy_db = os.path.join(work, DB_FILES[0])
+    source = sqlite3.connect(source_db)
+    target = sqlite3.connect(copy_db)
+    with target:
+        source.backup(target)
+    check = target.execute("PRAGMA integrity_check").fetchone()[0]
+    target.close()
+    source.close()
+    if check != "ok":
+        raise RuntimeError(f"the copy of {source_db} fails its integrity check: {check}")
+    for name in DB_FILES:
+        original = os.stat(os.path.join(data, name))
+        copy = os.path.join(work, name)
+        if name != DB_FILES[0]:
+            shutil.copy2(os.path.join(data, name), copy)
+        os.chown(copy, original.st_uid, original.st_gid)
+        os.chmod(copy, stat.S_IMODE(original.st_mode))
+
+
+def archive(job, out, kind):
+    """Archive one job of --jobs."""
+    started = time.monotonic()
+    base = f"user-{job['username']}" if job["kind"] == "user" else "hub-state"
+    path = os.path.join(out, base + SUFFIX[kind])
+    if job["kind"] == "user":
+        size, sha256, entries, warning = create(job["src"], path, kind)
+    else:
+        with tempfile.TemporaryDirectory() as work:
+            os.chmod(work, 0o700)
+            snapshot_hub_state(job["src"], work)
+            size, sha256, entries, warning = create(work, path, kind)
+    return {"kind": job["kind"], "username": job.get("username"), "volume": job["volume"],
+            "file": os.path.basename(path), "size": size,
+            "sha256": sha256, "files": entries, "data_bytes": job["data_bytes"], "compression": kind,
+            "warning": warning, "jupyterhub_version": jupyterhub_version(),
+            "seconds": round(time.monotonic() - started, 3)}
+
+
+def cmd_backup(args):
+    started = time.monotonic()
     kind = effective_compression(args.compression)
-    with tempfile.TemporaryDirectory() as work:
-        os.chmod(work, 0o700)
-        source_db = os.path.join(args.data, DB_FILES[0])
-        copy_db = os.path.join(work, DB_FILES[0])
-        # SQLite's online backup API: a consistent copy while the hub keeps writing.
-        source = sqlite3.connect(source_db)
-        target = sqlite3.connect(copy_db)
-        with target:
-            source.backup(target)
-        check = target.execute("PRAGMA integrity_check").fetchone()[0]
-        target.close()
-        source.close()
-        if check != "ok":
-            return fail(f"the copy of {source_db} fails its integrity check: {check}")
-        db_stat = os.stat(source_db)
-        os.chown(copy_db, db_stat.st_uid, db_stat.st_gid)
-        os.chmod(copy_db, stat.S_IMODE(db_stat.st_mode))
-        shutil.copy2(os.path.join(args.data, DB_FILES[1]), os.path.join(work, DB_FILES[1]))
-        secret_stat = os.stat(os.path.join(args.data, DB_FILES[1]))
-        os.chown(os.path.join(work, DB_FILES[1]), secret_stat.st_uid, secret_stat.st_gid)
-        size, sha256, entries, warning = create(work, args.out + SUFFIX[kind], kind)
-    print(json.dumps({"file": os.path.basename(args.out) + SUFFIX[kind], "size": size, "sha256": sha256, "files": entries,
-                      "compression": kind, "warning": warning, "jupyterhub_version": jupyterhub_version(),
-                      "integrity_check": check}))
+    jobs = [{"kind": "user", "username": name, "volume": volume}
+            for name, volume in (spec.split("=", 1) for spec in args.user)]
+    if args.hub_state:
+        jobs.append({"kind": "hub-state", "volume": args.hub_state})
+    for job in jobs:
+        job["src"] = os.path.join(VOLUMES, job["volume"])
+    for job in jobs:
+        job["data_bytes"] = data_size(job["src"])
+    if args.space_check:
+        check_space(args.out, sum(job["data_bytes"] for job in jobs), "jupyterhub_backup_root",
+                    " (the data uncompressed, the worst case; jupyterhub_backup_space_check: false skips this check)")
+    # Several archives at once; the first failure fails the backup (the caller removes it).
+    with ThreadPoolExecutor(max_workers=args.parallel) as pool:
+        archives = list(pool.map(lambda job: archive(job, args.out, kind), jobs))
+    print(json.dumps({"archives": archives, "seconds": round(time.monotonic() - started, 3),
+                      "data_bytes": sum(job["data_bytes"] for job in jobs)}))
     return 0
 
 
@@ -186,6 +239,8 @@ def remove(path):
 
 def cmd_restore(args):
     try:
+        if args.need:
+            check_space(args.dest, args.need, "the volume to restore into", " (the archive's data)")
         staging = extract(args.archive, args.sha256, args.dest)
     except RuntimeError as exc:
         return fail(str(exc))
@@ -232,20 +287,19 @@ def cmd_restore_hub_state(args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    archive = sub.add_parser("archive")
-    archive.add_argument("--src", default="/volume")
-    archive.add_argument("--out", required=True, help="path without the suffix (.tar.zst, .tar.gz, .tar)")
-    archive.add_argument("--compression", choices=["zstd", "gzip", "none"], default="zstd")
-    archive.set_defaults(func=cmd_archive)
-    hub = sub.add_parser("hub-state")
-    hub.add_argument("--data", default="/data")
-    hub.add_argument("--out", required=True, help="path without the suffix")
-    hub.add_argument("--compression", choices=["zstd", "gzip", "none"], default="zstd")
-    hub.set_defaults(func=cmd_hub_state)
+    backup = sub.add_parser("backup")
+    backup.add_argument("--out", required=True, help="the backup directory")
+    backup.add_argument("--compression", choices=["zstd", "gzip", "none"], default="zstd")
+    backup.add_argument("--parallel", type=int, default=2, help="archives made at once")
+    backup.add_argument("--user", action="append", default=[], metavar="NAME=VOLUME", help="a user's volume")
+    backup.add_argument("--hub-state", metavar="VOLUME", help="the hub's data volume")
+    backup.add_argument("--space-check", action=argparse.BooleanOptionalAction, default=True)
+    backup.set_defaults(func=cmd_backup)
     restore = sub.add_parser("restore")
     restore.add_argument("--archive", required=True)
     restore.add_argument("--sha256", required=True)
     restore.add_argument("--dest", default="/volume")
+    restore.add_argument("--need", type=int, default=0, help="bytes the restored data needs")
     restore.set_defaults(func=cmd_restore)
     restore_hub = sub.add_parser("restore-hub-state")
     restore_hub.add_argument("--archive", required=True)
