@@ -76,12 +76,7 @@ def container(name: str) -> dict:
 def new_user(admin: HubClient, prefix: str) -> tuple[HubClient, str]:
     name, password = f"{prefix}{RUN}", f"Isolated-Server-{RUN}-Pass"
     client = HubClient(URL)
-    assert "Your information has been sent to the admin" in client.signup(name, password)
-    admin.authorize(name)
-    response = client.login(name, password)
-    assert response.status_code == 302, (response.status_code, response.text[:500])
-    client.start_server(name)
-    client.open_server(name)
+    client.join(admin, name, password)
     return client, name
 
 
