@@ -105,6 +105,23 @@ CASES = [
             "jupyterhub_backup_root": "/nonexistent/jhub-backups",
         },
         ["jupyterhub_backup_name: backup 'jhub-backup-20000101T000000Z' does not exist", "/nonexistent/jhub-backups"],
+    ),    # Security (issue 5): network isolation.
+    ("playbooks/jupyterhub.yml", {"jupyterhub_network_subnet": "172.31.252.1/22"}, ["jupyterhub_network_subnet", "172.31.252.1/22"]),
+    ("playbooks/jupyterhub.yml", {"jupyterhub_network_bridge": "br-name-too-long-for-linux"}, ["jupyterhub_network_bridge", "15"]),
+    (
+        "playbooks/jupyterhub.yml",
+        {"jupyterhub_network_blocked_destinations": ["metadata.google.internal"]},
+        ["jupyterhub_network_blocked_destinations", "metadata.google.internal", "CIDR"],
+    ),
+    (
+        "playbooks/jupyterhub.yml",
+        {"jupyterhub_network_allowed_destinations": [{"destination": "10.0.0.5", "port": 70000}]},
+        ["jupyterhub_network_allowed_destinations[0]", "10.0.0.5", "1-65535"],
+    ),
+    (
+        "playbooks/jupyterhub.yml",
+        {"jupyterhub_network_allowed_destinations": [{"destination": "10.0.0.5", "port": 53, "protocol": "icmp"}]},
+        ["jupyterhub_network_allowed_destinations", "tcp, udp"],
     ),
 ]
 

@@ -170,3 +170,13 @@ class HubClient:
             return "".join(output)
         finally:
             ws.close()
+
+    # --- a new user's whole way in ------------------------------------------------------
+    def join(self, admin: HubClient, username: str, password: str) -> None:
+        """Sign up, be approved by the admin, log in through the form, start and open the server."""
+        assert "Your information has been sent to the admin" in self.signup(username, password)
+        admin.authorize(username)
+        response = self.login(username, password)
+        assert response.status_code == 302, (response.status_code, response.text[:500])
+        self.start_server(username)
+        self.open_server(username)
