@@ -75,6 +75,13 @@ CASES = [
     ("playbooks/backup.yml", {"jupyterhub_backup_user_volume": "home-volume"}, ["jupyterhub_backup_user_volume must hold {username}"]),
     ("playbooks/backup.yml", {"jupyterhub_backup_users": ["Alice Smith"]}, ["jupyterhub_backup_users", "'Alice Smith' is not a user name"]),
     ("playbooks/backup.yml", {"jupyterhub_backup_parallel": 0}, ["jupyterhub_backup_parallel must be 1 or more", "got 0"]),
+    # Booleans given as "-e name=true" arrive as strings: refused with how to pass them.
+    ("playbooks/restore.yml", {"jupyterhub_backup_restore_hub_state": "true"},
+     ["jupyterhub_backup_restore_hub_state must be true or false, not the str 'true'", '{"jupyterhub_backup_restore_hub_state": true}']),
+    ("playbooks/jupyterhub.yml", {"jupyterhub_admin_password_reset": "yes"},
+     ["jupyterhub_admin_password_reset must be true or false, not the str 'yes'"]),
+    ("playbooks/docker_engine.yml", {"docker_engine_service_enabled": "false"},
+     ["docker_engine_service_enabled must be true or false, not the str 'false'", '{"docker_engine_service_enabled": false}']),
     ("playbooks/backup.yml", {"jupyterhub_backup_fetch_dir": "copies"}, ["jupyterhub_backup_fetch_dir must be empty or an absolute", "copies"]),
     (
         "playbooks/backup.yml",

@@ -9,6 +9,7 @@ import pytest
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "collections"))
+from ansible_collections.jhub.docker.plugins.filter.bool_errors import bool_errors  # noqa: E402
 from ansible_collections.jhub.docker.plugins.filter.python_literal import python_literal  # noqa: E402
 from ansible_collections.jhub.docker.plugins.module_utils.references import (  # noqa: E402
     image_list_errors,
@@ -68,3 +69,11 @@ def test_hub_network_gives_the_hub_an_address_outside_the_user_range():
     assert ipaddress.ip_address(addresses["hub"]) not in ipaddress.ip_network(addresses["ip_range"])
     for bad in ["172.31.252.1/22", "172.31.252.0", "10.0.0.0/8", "10.0.0.0/30", "fd00::/64", "x", None, 5]:
         assert hub_network(bad) == {}, bad
+
+
+def test_bool_errors_name_each_option_that_is_not_a_boolean():
+    assert bool_errors(["a", "b"], [True, False]) == []
+    assert bool_errors(["a", "b", "c"], [True, "no", 1]) == [
+        "b must be true or false, not the str 'no'; on the command line give booleans as JSON: -e '{\"b\": false}'.",
+        "c must be true or false, not the int '1'; on the command line give booleans as JSON: -e '{\"c\": true}'.",
+    ]
