@@ -172,6 +172,6 @@ def test_redeploy_keeps_an_admin_password_changed_in_the_ui(admin):
     _redeploy()
     assert HubClient(URL).login(ADMIN, changed).status_code == 302
     assert HubClient(URL).login(ADMIN, ADMIN_PASSWORD).status_code == 200
-    _redeploy("-e", "jupyterhub_admin_password_reset=true")
+    _redeploy("-e", '{"jupyterhub_admin_password_reset": true}')
     assert HubClient(URL).login(ADMIN, ADMIN_PASSWORD).status_code == 302
     assert HubClient(URL).login(ADMIN, changed).status_code == 200
