@@ -12,6 +12,7 @@ Configured by the environment (the full-stack Molecule scenario sets it):
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import time
 import uuid
@@ -159,7 +160,7 @@ def test_service_token_creates_a_user_and_starts_a_server():
 
 def _redeploy(*extra: str) -> None:
     result = subprocess.run(
-        " ".join([REDEPLOY, *extra]), shell=True, capture_output=True, text=True, timeout=900, check=False
+        " ".join([REDEPLOY, *map(shlex.quote, extra)]), shell=True, capture_output=True, text=True, timeout=900, check=False
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
 
