@@ -155,6 +155,16 @@ def test_bad_input_is_refused_and_changes_nothing(unchanged_host, playbook, extr
     assert counters["failed"] == 1 and counters["changed"] == 0, counters
 
 
+def assert_refused(result, words):
+    """The play failed on one task, changed nothing, and its error holds each of words (line breaks aside)."""
+    assert result.returncode != 0, result.stdout
+    flat = " ".join(result.stdout.split())
+    for word in words:
+        assert word in flat, f"{word!r} not in the error:\n{result.stdout[-3000:]}"
+    counters = recap(result.stdout)
+    assert counters["failed"] == 1 and counters["changed"] == 0, counters
+
+
 def _fake_backup(root):
     """A backup of user alice whose archive does not match its manifest (as if damaged)."""
     backup = root / "jhub-backup-20000101T000000Z"
@@ -187,12 +197,7 @@ def test_restore_refuses_a_bad_backup_and_changes_nothing(unchanged_host, tmp_pa
     # A volume name that no real deployment uses, in case anything went through.
     extra_vars = {**extra_vars, "jupyterhub_backup_root": str(root), "jupyterhub_backup_restore_volume": "jhub-test-never-{username}"}
     result = run_playbook("playbooks/restore.yml", extra_vars)
-    assert result.returncode != 0, result.stdout
-    flat = " ".join(result.stdout.split())
-    for word in words:
-        assert word in flat, f"{word!r} not in the error:\n{result.stdout[-3000:]}"
-    counters = recap(result.stdout)
-    assert counters["failed"] == 1 and counters["changed"] == 0, counters
+    assert_refused(result, words)
 
 
 def _key(path):
@@ -237,9 +242,4 @@ def test_provided_certificate_is_checked(unchanged_host, tmp_path, case, words):
         "jupyterhub_admin_password": "Test-Admin-Password-123", "jupyterhub_tls_mode": "provided",
         "jupyterhub_tls_domain": "hub.example.org", "jupyterhub_tls_cert_src": str(cert), "jupyterhub_tls_key_src": str(key),
     })
-    assert result.returncode != 0, result.stdout
-    flat = " ".join(result.stdout.split())
-    for word in words:
-        assert word in flat, f"{word!r} not in the error:\n{result.stdout[-3000:]}"
-    counters = recap(result.stdout)
-    assert counters["failed"] == 1 and counters["changed"] == 0, counters
+    assert_refused(result, words)
