@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from conftest import recap, run_playbook
 
@@ -130,6 +135,30 @@ CASES = [
         {"jupyterhub_network_allowed_destinations": [{"destination": "10.0.0.5", "port": 53, "protocol": "icmp"}]},
         ["jupyterhub_network_allowed_destinations", "tcp, udp"],
     ),
+    # HTTPS (jupyterhub_tls_*); the provided certificate's cases are in test_provided_certificate_is_checked below.
+    ("playbooks/jupyterhub.yml", {"jupyterhub_tls_mode": "https"}, ["jupyterhub_tls_mode", "none, provided, selfsigned, letsencrypt"]),
+    ("playbooks/jupyterhub.yml", {"jupyterhub_tls_mode": "selfsigned"}, ["needs jupyterhub_tls_domain", "(got '')"]),
+    (
+        "playbooks/jupyterhub.yml",
+        {"jupyterhub_tls_domain": "hub_example..org", "jupyterhub_tls_mode": "selfsigned"},
+        ["jupyterhub_tls_domain, a valid lowercase DNS name", "hub_example..org"],
+    ),
+    (
+        "playbooks/jupyterhub.yml",
+        {"jupyterhub_tls_mode": "letsencrypt", "jupyterhub_tls_domain": "hub.example.org"},
+        ["letsencrypt needs jupyterhub_tls_acme_email", "(got '')"],
+    ),
+    (
+        "playbooks/jupyterhub.yml",
+        {"jupyterhub_tls_mode": "letsencrypt", "jupyterhub_tls_domain": "hub.example.org", "jupyterhub_tls_acme_email": "ops@example.org",
+         "jupyterhub_tls_acme_ca_root": "/nonexistent/acme-root.pem"},
+        ["jupyterhub_tls_acme_ca_root", "/nonexistent/acme-root.pem", "is not a file"],
+    ),
+    (
+        "playbooks/jupyterhub.yml",
+        {"jupyterhub_tls_mode": "provided", "jupyterhub_tls_domain": "hub.example.org"},
+        ["provided needs jupyterhub_tls_cert_src and jupyterhub_tls_key_src"],
+    ),
 ]
 
 # A valid admin password unless a case sets its own, so that each case fails for its own reason only.
@@ -148,6 +177,16 @@ def test_bad_input_is_refused_and_changes_nothing(unchanged_host, playbook, extr
     assert result.returncode != 0, result.stdout
     for word in words:
         assert word in result.stdout, f"{word!r} not in the error:\n{result.stdout[-3000:]}"
+    counters = recap(result.stdout)
+    assert counters["failed"] == 1 and counters["changed"] == 0, counters
+
+
+def assert_refused(result, words):
+    """The play failed on one task, changed nothing, and its error holds each of words (line breaks aside)."""
+    assert result.returncode != 0, result.stdout
+    flat = " ".join(result.stdout.split())
+    for word in words:
+        assert word in flat, f"{word!r} not in the error:\n{result.stdout[-3000:]}"
     counters = recap(result.stdout)
     assert counters["failed"] == 1 and counters["changed"] == 0, counters
 
@@ -184,9 +223,49 @@ def test_restore_refuses_a_bad_backup_and_changes_nothing(unchanged_host, tmp_pa
     # A volume name that no real deployment uses, in case anything went through.
     extra_vars = {**extra_vars, "jupyterhub_backup_root": str(root), "jupyterhub_backup_restore_volume": "jhub-test-never-{username}"}
     result = run_playbook("playbooks/restore.yml", extra_vars)
-    assert result.returncode != 0, result.stdout
-    flat = " ".join(result.stdout.split())
-    for word in words:
-        assert word in flat, f"{word!r} not in the error:\n{result.stdout[-3000:]}"
-    counters = recap(result.stdout)
-    assert counters["failed"] == 1 and counters["changed"] == 0, counters
+    assert_refused(result, words)
+
+
+def _key(path):
+    key = ec.generate_private_key(ec.SECP256R1())
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return key
+
+
+def _certificate(path, key, name, days):
+    """A self-signed certificate for name, valid from days-2 ago for days (negative: expired)."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    start = now - datetime.timedelta(days=2) if days > 0 else now - datetime.timedelta(days=10)
+    certificate = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(start).not_valid_after(now + datetime.timedelta(days=days))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+
+
+@pytest.mark.parametrize(
+    ("case", "words"),
+    [
+        ("mismatched-key", ["jupyterhub_tls_cert_src and jupyterhub_tls_key_src do not match"]),
+        ("expired", ["jupyterhub_tls_cert_src: the certificate expired on"]),
+        ("other-name", ["does not name jupyterhub_tls_domain 'hub.example.org'", "DNS:other.example.org"]),
+        ("not-a-certificate", ["is not a readable PEM certificate on the controller"]),
+    ],
+)
+def test_provided_certificate_is_checked(unchanged_host, tmp_path, case, words):
+    """jupyterhub_tls_mode provided: a certificate that cannot serve the hub is refused on the controller."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    signing_key = _key(key)
+    if case == "mismatched-key":
+        signing_key = ec.generate_private_key(ec.SECP256R1())
+    _certificate(cert, signing_key, "other.example.org" if case == "other-name" else "hub.example.org", -1 if case == "expired" else 90)
+    if case == "not-a-certificate":
+        cert.write_text("not a certificate\n")
+    result = run_playbook("playbooks/jupyterhub.yml", {
+        "jupyterhub_admin_password": "Test-Admin-Password-123", "jupyterhub_tls_mode": "provided",
+        "jupyterhub_tls_domain": "hub.example.org", "jupyterhub_tls_cert_src": str(cert), "jupyterhub_tls_key_src": str(key),
+    })
+    assert_refused(result, words)

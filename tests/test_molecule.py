@@ -16,6 +16,8 @@ SCENARIOS = [
     ("pull", DISTROS[0], ["converge", "idempotence", "verify", "side_effect"]),
     # Backup and restore round trip on the full stack.
     ("backup", DISTROS[0], ["converge", "idempotence", "verify"]),
+    # HTTPS from an ACME server (pebble on the test host), the end-to-end suite over HTTPS.
+    ("tls", DISTROS[0], ["converge", "idempotence", "verify", "side_effect"]),
     # The full stack, with the end-to-end suite in its verify step.
     *[("default", distro, ["converge", "idempotence", "verify"]) for distro in DISTROS],
 ]

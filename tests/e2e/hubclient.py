@@ -6,12 +6,23 @@ No mocks: it talks HTTP and websockets to the real hub through its real proxy.
 from __future__ import annotations
 
 import json
+import os
+import socket
 import time
 import uuid
 from urllib.parse import urlsplit
 
 import requests
 import websocket
+
+# JHUB_RESOLVE="name:address ..." connects to address whenever name is asked for, like curl's
+# --resolve: a hub published on loopback is reached under its real DNS name, so that TLS (SNI,
+# the certificate's name) is checked as a browser would. REQUESTS_CA_BUNDLE and
+# WEBSOCKET_CLIENT_CA_BUNDLE name the CA that HTTPS and wss:// trust.
+RESOLVE = dict(item.split(":", 1) for item in os.environ.get("JHUB_RESOLVE", "").split())
+if RESOLVE:
+    _getaddrinfo = socket.getaddrinfo
+    socket.getaddrinfo = lambda host, *args, **kwargs: _getaddrinfo(RESOLVE.get(host, host), *args, **kwargs)
 
 
 class HubClient:
