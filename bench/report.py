@@ -82,7 +82,7 @@ def plots(run: dict, out: Path) -> None:
     if spawn:
         fig, ax = plt.subplots(figsize=(6, 3.2), dpi=80)
         data = [spawn["reference_s"], spawn["ready_s"], spawn["kernel_s"]]
-        ax.boxplot(data, vert=False, tick_labels=["plain docker run\nto /api", "REST start\nto ready",
+        ax.boxplot(data, orientation="horizontal", tick_labels=["plain docker run\nto /api", "REST start\nto ready",
                                                    "REST start to\nkernel result"])
         for i, values in enumerate(data, start=1):
             ax.plot(values, [i] * len(values), "o", alpha=0.4, markersize=3)
