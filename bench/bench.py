@@ -236,7 +236,7 @@ def hub_log(since: float) -> dict:
     return {"errors": len(errors), "error_lines": errors[:20],
             "http_timeout": text.count("never showed up"),
             "unresponsive": len(re.findall(r"Event loop was unresponsive", text)),
-            "proxy_599": len(re.findall(r"599", text))}
+            "proxy_599": len(re.findall(r"(?im)^.*proxy.*\b599\b(?!\.\d+ms).*$", text))}
 
 
 def parse_size(text: str) -> float:

@@ -1,8 +1,9 @@
 """Render a bench/bench.py result: a markdown table and two PNG plots next to the JSON.
 
 Usage: bench/report.py [RESULT.json]   (default: the newest bench/results/bench-*.json)
-Writes bench/results/latest.md, latency.png (spawn latency distribution) and concurrency.png
-(ready time against the number of users), and copies the JSON to latest.json.
+Writes bench/results/latest.md (naming the JSON it shows), latency.png (spawn latency
+distribution) and concurrency.png (ready time against the number of users) into bench/results,
+or into BENCH_RESULTS.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = Path(__import__("os").environ.get("BENCH_RESULTS", Path(__file__).resolve().parent / "results"))
 # The bars of issue 6 on the 2-core machine.
 BARS = {"rerun_s": 25, "ratio_p50": 1.5, "ratio_p95": 2.0, "users": 50, "all_ready_s": 120}
 
@@ -26,7 +27,7 @@ def mark(ok: bool) -> str:
 
 
 def table(run: dict) -> str:
-    lines = [f"Run {run['started']} ({run.get('label') or 'unlabelled'}, {run['git']}), "
+    lines = [f"Run `bench-{run['started']}.json` ({run.get('label') or 'unlabelled'}, {run['git']}), "
              f"{run['machine']['cpus']} cores, {run['machine']['mem_gib']} GiB.", ""]
     deploy = run.get("deploy")
     if deploy:
@@ -49,17 +50,20 @@ def table(run: dict) -> str:
                   f"| REST start to ready | {spawn['ready_p50']:.2f} s | {spawn['ready_p95']:.2f} s |",
                   f"| REST start to first kernel result | {spawn['kernel_p50']:.2f} s | {spawn['kernel_p95']:.2f} s |",
                   f"| plain `docker run` to /api (reference) | {spawn['reference_p50']:.2f} s | {spawn['reference_p95']:.2f} s |",
-                  f"| ratio ready / reference p50 | {spawn['ratio_p50']:.2f} | {spawn['ratio_p95']:.2f} |", ""]
+                  f"| ratio ready / reference p50 | {spawn['ratio_p50']:.2f} | {spawn['ratio_p95']:.2f} |", "",
+                  f"Hub log during the spawns: {spawn['hub_log']['errors']} errors, {spawn['hub_log']['unresponsive']} "
+                  f"unresponsive-loop warnings, {spawn['hub_log']['http_timeout']} http timeouts.", ""]
     conc = run.get("concurrency")
     if conc:
         lines += ["Concurrent starts through the REST API:", "",
-                  "| users | ready | all ready after | p50 ready | hub CPU max / mean | hub memory max | memory per user server | hub log errors | load before |",
+                  "| users | ready | all ready after | p50 ready | hub CPU max / mean | hub memory max | memory per user server | hub log errors / unresponsive loop / http timeouts | load before |",
                   "|---|---|---|---|---|---|---|---|---|"]
         for c in conc:
             all_ready = f"{c['all_ready_s']:.1f} s" if c["all_ready_s"] is not None else "not all (180 s)"
             lines.append(f"| {c['users']} | {c['ready']}/{c['users']} | {all_ready} | {c['ready_p50']} s | "
                          f"{c['hub_cpu_pct_max']} % / {c['hub_cpu_pct_mean']} % | {c['hub_mem_mib_max']} MiB | "
-                         f"{c['user_server_mem_mib_mean']} MiB | {c['hub_log']['errors']} | {' '.join(c['load_before']['loadavg'])} |")
+                         f"{c['user_server_mem_mib_mean']} MiB | {c['hub_log']['errors']} / {c['hub_log']['unresponsive']} / "
+                         f"{c['hub_log']['http_timeout']} | {' '.join(c['load_before']['loadavg'])} |")
         lines.append("")
     lines += ["Bars (issue 6):", ""]
     if deploy:
@@ -113,7 +117,6 @@ def plots(run: dict, out: Path) -> None:
 def main() -> int:
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else max(RESULTS.glob("bench-*.json"))
     run = json.loads(path.read_text())
-    (RESULTS / "latest.json").write_text(path.read_text())
     (RESULTS / "latest.md").write_text(table(run))
     plots(run, RESULTS)
     print((RESULTS / "latest.md").read_text())
