@@ -15,7 +15,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export JHUB_DISTROS := $(DISTROS)
 
-.PHONY: help deploy test lint unit molecule docs venv clean
+.PHONY: help deploy test lint unit molecule docs venv clean bench bench-venv
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -35,6 +35,19 @@ unit: venv ## The fast tests only (no Molecule)
 
 molecule: venv ## The Molecule scenarios only
 	pytest -m molecule $(PYTEST_ARGS)
+
+# Extra arguments of bench/bench.py, e.g. BENCH_ARGS='--skip-deploy --keep --spawns 5'.
+BENCH_ARGS ?=
+
+bench: bench-venv ## Benchmark deploy, spawn and concurrency on a Molecule test host (bench/; ~30 min)
+	python bench/bench.py $(BENCH_ARGS)
+	python bench/report.py
+
+bench-venv: venv $(VENV)/.bench-installed
+
+$(VENV)/.bench-installed: bench/requirements.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	touch $@
 
 docs: venv ## Regenerate the README's variable tables from meta/argument_specs.yml
 	python tools/role_docs.py --write

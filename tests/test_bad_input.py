@@ -159,6 +159,11 @@ CASES = [
         {"jupyterhub_tls_mode": "provided", "jupyterhub_tls_domain": "hub.example.org"},
         ["provided needs jupyterhub_tls_cert_src and jupyterhub_tls_key_src"],
     ),
+    # Spawn performance (issue 6).
+    ("playbooks/jupyterhub.yml", {"jupyterhub_spawn_check_interval": -1}, ["jupyterhub_spawn_check_interval must be 0-10", "-1"]),
+    ("playbooks/jupyterhub.yml", {"jupyterhub_spawner_docker_threads": 0}, ["jupyterhub_spawner_docker_threads 1-64", "got 0"]),
+    ("playbooks/jupyterhub.yml", {"jupyterhub_hub_cpu_shares": 1}, ["jupyterhub_hub_cpu_shares 2-262144", "got 1"]),
+    ("playbooks/jupyterhub.yml", {"jupyterhub_hub_cpu_shares": "high"}, ["jupyterhub_hub_cpu_shares", "int"]),
 ]
 
 # A valid admin password unless a case sets its own, so that each case fails for its own reason only.

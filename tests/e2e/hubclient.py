@@ -152,7 +152,10 @@ class HubClient:
         scheme = "wss" if parts.scheme == "https" else "ws"
         url = f"{scheme}://{parts.netloc}/user/{username}/api/kernels/{kernel_id}/channels"
         cookies = "; ".join(f"{c.name}={c.value}" for c in self.http.cookies)
-        ws = websocket.create_connection(url, header=[f"Cookie: {cookies}"], timeout=timeout)
+        header = [f"Cookie: {cookies}"]
+        if "Authorization" in self.http.headers:  # a client authenticated by an API token
+            header.append(f"Authorization: {self.http.headers['Authorization']}")
+        ws = websocket.create_connection(url, header=header, timeout=timeout)
         try:
             msg_id = uuid.uuid4().hex
             ws.send(json.dumps({

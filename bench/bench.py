@@ -1,0 +1,387 @@
+"""Benchmark of a jhub.docker deployment on the Molecule test host of molecule/bench.
+
+Phases (each one recorded in one JSON file under bench/results/):
+  deploy       cold site.yml (fresh test host, nothing built), warm site.yml (images present, hub
+               removed), no-change re-run; wall times, PLAY RECAP and the ten slowest tasks
+               (ansible.posix.profile_tasks).
+  spawn        N sequential spawns of one user through the REST API with a service token: start
+               request to ready, and to the result of the first kernel execution; interleaved with
+               the same notebook image started by plain `docker run` in the test host until its
+               Jupyter server answers /api (the physical reference).
+  concurrency  10, 25, 50 users start at the same moment; success rate, time until all are ready,
+               docker stats of the hub during the run, memory per user server, hub log errors.
+Usage: bench/bench.py [--skip-deploy] [--keep] [--spawns 20] [--users 10,25,50] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import requests
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+from hubclient import HubClient  # noqa: E402
+
+SCENARIO = "bench"
+HOST = "jhub-bench-bookworm"
+URL = "http://127.0.0.1:18200"
+BIN = Path(sys.executable).parent
+MOLECULE = yaml.safe_load((ROOT / "molecule" / SCENARIO / "molecule.yml").read_text())
+GROUP_VARS = MOLECULE["provisioner"]["inventory"]["group_vars"]["jupyterhub"]
+TOKEN = GROUP_VARS["jupyterhub_services"][0]["api_token"]
+IMAGE = GROUP_VARS["notebook_images_list"][0]["name"]
+HUB = "jupyterhub"
+READY_TIMEOUT = 180
+
+
+def env(**extra: str) -> dict[str, str]:
+    e = dict(os.environ)
+    e.update(PATH=f"{BIN}{os.pathsep}{e.get('PATH', '')}", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+             ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", PY_COLORS="0", NO_COLOR="1")
+    e.update(extra)
+    return e
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def load() -> dict:
+    """The machine's load at this moment: it is shared, so every number comes with it."""
+    names = subprocess.run(["docker", "ps", "--format", "{{.Names}}"], capture_output=True, text=True).stdout.split()
+    inner = host_sh("docker ps -q | wc -l", check=False).strip()
+    return {"loadavg": Path("/proc/loadavg").read_text().split()[:3], "docker_ps": len(names),
+            "molecule_hosts": sorted(n for n in names if n.startswith("jhub-")),
+            "test_host_containers": int(inner) if inner.isdigit() else None}
+
+
+def host_sh(script: str, check: bool = True, stdin: str | None = None) -> str:
+    """Run a shell script inside the test host."""
+    result = subprocess.run(["docker", "exec", "-i", HOST, "sh", "-c", script], input=stdin,
+                            capture_output=True, text=True, check=False)
+    if check and result.returncode:
+        raise RuntimeError(f"{script}: {result.stderr}")
+    return result.stdout
+
+
+# --- deploy -----------------------------------------------------------------------------------
+def molecule(step: str) -> None:
+    log(f"molecule {step} -s {SCENARIO}")
+    subprocess.run([str(BIN / "molecule"), step, "-s", SCENARIO], cwd=ROOT, env=env(), check=True,
+                   stdout=subprocess.DEVNULL if step == "destroy" else None)
+
+
+def inventory() -> Path:
+    """Molecule's generated inventory of the bench scenario (its ephemeral directory)."""
+    for path in sorted(Path.home().glob(f".ansible/tmp/molecule.*.{SCENARIO}/inventory/ansible_inventory.yml"),
+                       key=lambda p: p.stat().st_mtime, reverse=True):
+        if HOST in path.read_text():
+            return path.parent
+    raise RuntimeError("no inventory of the bench scenario: run `molecule create -s bench` first")
+
+
+def site(label: str, out: Path) -> dict:
+    """Run site.yml (through the scenario's converge) against the test host; time and profile it."""
+    inv = inventory()
+    cmd = [str(BIN / "ansible-playbook"), "-i", str(inv), str(ROOT / "molecule" / SCENARIO / "converge.yml")]
+    log(f"site.yml ({label})")
+    before = load()
+    start = time.monotonic()
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env(
+        ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks", PROFILE_TASKS_TASK_OUTPUT_LIMIT="10",
+        PROFILE_TASKS_SORT_ORDER="descending", MOLECULE_EPHEMERAL_DIRECTORY=str(inv.parent),
+        MOLECULE_SCENARIO_DIRECTORY=str(ROOT / "molecule" / SCENARIO)))
+    wall = time.monotonic() - start
+    (out / f"site-{label}.log").write_text(result.stdout + result.stderr)
+    if result.returncode:
+        raise RuntimeError(f"site.yml ({label}) failed:\n{result.stdout[-4000:]}")
+    match = re.search(r"PLAY RECAP \**\n\S+\s*: (.*)", result.stdout)
+    recap = {k: int(v) for k, v in (f.split("=") for f in match.group(1).split())}
+    summary = result.stdout.split("PLAY RECAP")[-1]
+    slowest = [{"task": t.strip(), "seconds": float(s)}
+               for t, s in re.findall(r"^(\S.*?) -{2,} (\d+\.\d+)s$", summary, re.M)][:10]
+    tasks = recap["ok"] + recap["changed"] + recap.get("skipped", 0) + recap.get("failed", 0)
+    log(f"site.yml ({label}): {wall:.1f} s, {recap}")
+    return {"wall_s": round(wall, 2), "recap": recap, "tasks": tasks, "slowest": slowest,
+            "load_before": before, "load_after": load()}
+
+
+def remove_hub() -> None:
+    """Warm start: the hub gone (container, network, data, config), the engine and images kept."""
+    host_sh(f"docker rm -f {HUB} >/dev/null 2>&1; docker network rm {HUB} >/dev/null 2>&1; "
+            "docker volume rm jupyterhub-data >/dev/null 2>&1; rm -rf /srv/jupyterhub; true")
+
+
+def deploy(out: Path) -> dict:
+    molecule("dependency")
+    molecule("destroy")
+    molecule("create")
+    molecule("prepare")
+    result = {"cold": site("cold", out)}
+    remove_hub()
+    result["warm"] = site("warm", out)
+    result["rerun"] = site("rerun", out)
+    return result
+
+
+# --- the hub ------------------------------------------------------------------------------------
+def client() -> HubClient:
+    hub = HubClient(URL, timeout=60)
+    hub.http.headers["Authorization"] = f"token {TOKEN}"
+    return hub
+
+
+def ensure_user(hub: HubClient, name: str) -> None:
+    response = hub.api("POST", f"/users/{name}")
+    assert response.status_code in (201, 409), (response.status_code, response.text)
+
+
+def pct(values: list[float], p: float) -> float | None:
+    """Percentile by linear interpolation (p in 0..100)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return round(ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo), 3)
+
+
+REFERENCE = r"""
+import json, subprocess, time, urllib.request
+name = "bench-reference"
+subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+start = time.monotonic()
+subprocess.run(["docker", "run", "-d", "--rm", "--name", name, "--network", NETWORK, IMAGE,
+                "jupyter", "server", "--ServerApp.ip=0.0.0.0", "--ServerApp.port=8888",
+                "--IdentityProvider.token="], check=True, capture_output=True)
+ip = subprocess.run(["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name],
+                    check=True, capture_output=True, text=True).stdout.strip()
+while time.monotonic() - start < 120:
+    try:
+        urllib.request.urlopen(f"http://{ip}:8888/api", timeout=2).read()
+        break
+    except Exception:
+        time.sleep(0.05)
+elapsed = time.monotonic() - start
+subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+print(json.dumps(elapsed))
+"""
+
+
+def reference_start() -> float:
+    script = REFERENCE.replace("NETWORK", repr(HUB)).replace("IMAGE", repr(IMAGE))
+    return float(host_sh("python3 -", stdin=script).strip())
+
+
+def spawn_once(hub: HubClient, name: str) -> tuple[float, float]:
+    start = time.monotonic()
+    response = hub.api("POST", f"/users/{name}/server")
+    assert response.status_code in (201, 202), (response.status_code, response.text)
+    ready = None
+    while time.monotonic() - start < READY_TIMEOUT:
+        model = hub.api("GET", f"/users/{name}").json()
+        server = model.get("servers", {}).get("")
+        if server and server.get("ready"):
+            ready = time.monotonic() - start
+            break
+        if not server and not model.get("pending"):
+            raise AssertionError(f"{name}'s server failed to start: {model}")
+        time.sleep(0.05)
+    assert ready is not None, f"{name}'s server was not ready after {READY_TIMEOUT} s"
+    output = hub.execute(name, "print(6 * 7)")
+    assert output.strip() == "42", output
+    return ready, time.monotonic() - start
+
+
+def spawn(spawns: int) -> dict:
+    hub = client()
+    name = "bench-seq"
+    ensure_user(hub, name)
+    ready, kernel, reference = [], [], []
+    phase_start = time.time()
+    before = load()
+    for i in range(spawns):
+        r, k = spawn_once(hub, name)
+        hub.stop_server(name)
+        ref = reference_start()
+        ready.append(round(r, 3))
+        kernel.append(round(k, 3))
+        reference.append(round(ref, 3))
+        log(f"spawn {i + 1}/{spawns}: ready {r:.2f} s, first kernel result {k:.2f} s, plain docker run {ref:.2f} s")
+    result = {"spawns": spawns, "ready_s": ready, "kernel_s": kernel, "reference_s": reference,
+              "load_before": before, "load_after": load(), "hub_log": hub_log(phase_start)}
+    for key in ("ready", "kernel", "reference"):
+        result[f"{key}_p50"] = pct(result[f"{key}_s"], 50)
+        result[f"{key}_p95"] = pct(result[f"{key}_s"], 95)
+    result["ratio_p50"] = round(result["ready_p50"] / result["reference_p50"], 2)
+    result["ratio_p95"] = round(result["ready_p95"] / result["reference_p50"], 2)
+    return result
+
+
+def hub_log(since: float) -> dict:
+    text = host_sh(f"docker logs --since {int(since)} {HUB} 2>&1")
+    errors = [line for line in text.splitlines() if re.match(r"\[[EC] ", line)]
+    return {"errors": len(errors), "error_lines": errors[:20],
+            "http_timeout": text.count("never showed up"),
+            "unresponsive": len(re.findall(r"Event loop was unresponsive", text)),
+            "proxy_599": len(re.findall(r"(?im)^.*proxy.*\b599\b(?!\.\d+ms).*$", text))}
+
+
+def parse_size(text: str) -> float:
+    """'123.4MiB' -> MiB."""
+    number, unit = re.match(r"([\d.]+)\s*([A-Za-z]+)", text).groups()
+    return float(number) * {"B": 1 / 2**20, "KiB": 1 / 1024, "kB": 1 / 1024, "MiB": 1, "MB": 1,
+                            "GiB": 1024, "GB": 1024}[unit]
+
+
+class HubStats(threading.Thread):
+    """docker stats of the hub container, sampled until stopped."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.samples: list[dict] = []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        start = time.monotonic()
+        while not self.done.is_set():
+            line = host_sh(f"docker stats --no-stream --format '{{{{.CPUPerc}}}} {{{{.MemUsage}}}}' {HUB}",
+                           check=False).strip()
+            if line:
+                cpu, mem = line.split()[0], line.split()[1]
+                self.samples.append({"t": round(time.monotonic() - start, 1), "cpu_pct": float(cpu.rstrip("%")),
+                                     "mem_mib": round(parse_size(mem), 1)})
+
+
+def stop_all(hub: HubClient, names: list[str], timeout: float = 300) -> None:
+    for name in names:
+        hub.api("DELETE", f"/users/{name}/server")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        users = {u["name"]: u for u in hub.api("GET", "/users").json()}
+        if not any(users.get(n, {}).get("servers") or users.get(n, {}).get("pending") for n in names):
+            break
+        time.sleep(1)
+    # Nothing of the phase left in the test host either.
+    host_sh("docker ps -aq --filter name=jupyter-bench | xargs -r docker rm -f >/dev/null", check=False)
+
+
+def concurrency(count: int) -> dict:
+    hub = client()
+    names = [f"bench-c{count}-{i:02d}" for i in range(count)]
+    for name in names:
+        ensure_user(hub, name)
+    before = load()
+    stats = HubStats()
+    stats.start()
+    time.sleep(2)
+    phase_start = time.time()
+    barrier = threading.Barrier(count)
+    started: dict[str, float] = {}
+    codes: dict[str, int] = {}
+
+    def post(name: str) -> None:
+        session = client()
+        barrier.wait()
+        started[name] = time.monotonic()
+        codes[name] = session.api("POST", f"/users/{name}/server").status_code
+
+    threads = [threading.Thread(target=post, args=(n,)) for n in names]
+    t0 = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    ready: dict[str, float] = {}
+    failed: set[str] = set()
+    while time.monotonic() - t0 < READY_TIMEOUT and len(ready) + len(failed) < count:
+        users = {u["name"]: u for u in hub.api("GET", "/users").json()}
+        now = time.monotonic() - t0
+        for name in names:
+            if name in ready or name in failed:
+                continue
+            model = users.get(name, {})
+            server = model.get("servers", {}).get("")
+            if server and server.get("ready"):
+                ready[name] = round(now, 2)
+            elif not server and not model.get("pending") and codes.get(name) in (201, 202):
+                failed.add(name)
+        time.sleep(0.5)
+    memory = host_sh("docker stats --no-stream --format '{{.Name}} {{.MemUsage}}'", check=False)
+    user_mem = [parse_size(line.split()[1]) for line in memory.splitlines() if line.startswith("jupyter-bench")]
+    stats.done.set()
+    stats.join()
+    errors = hub_log(phase_start)
+    result = {
+        "users": count, "ready": len(ready), "failed": sorted(failed), "post_status": sorted(set(codes.values())),
+        "success_rate": round(len(ready) / count, 3),
+        "all_ready_s": max(ready.values()) if len(ready) == count else None,
+        "ready_times_s": sorted(ready.values()), "ready_p50": pct(list(ready.values()), 50),
+        "hub_cpu_pct_max": max((s["cpu_pct"] for s in stats.samples), default=None),
+        "hub_cpu_pct_mean": round(statistics.mean(s["cpu_pct"] for s in stats.samples), 1) if stats.samples else None,
+        "hub_mem_mib_max": max((s["mem_mib"] for s in stats.samples), default=None),
+        "hub_stats": stats.samples,
+        "user_server_mem_mib_mean": round(statistics.mean(user_mem), 1) if user_mem else None,
+        "hub_log": errors, "load_before": before, "load_after": load(),
+    }
+    log(f"{count} at once: {len(ready)}/{count} ready, all within {result['all_ready_s']} s, "
+        f"hub CPU max {result['hub_cpu_pct_max']} %, hub log errors {errors['errors']}")
+    stop_all(hub, names)
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--skip-deploy", action="store_true", help="use the running test host as it is")
+    parser.add_argument("--keep", action="store_true", help="leave the test host up (molecule destroy -s bench)")
+    parser.add_argument("--spawns", type=int, default=20)
+    parser.add_argument("--users", default="10,25,50")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    parser.add_argument("--label", default="", help="a word for this run, e.g. baseline")
+    args = parser.parse_args()
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out = Path(args.out)
+    logs = out / "logs" / stamp
+    logs.mkdir(parents=True, exist_ok=True)
+    run = {"started": stamp, "label": args.label, "git": subprocess.run(
+        ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True).stdout.strip(),
+        "machine": {"cpus": os.cpu_count(), "mem_gib": round(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30, 1)}}
+    path = out / f"bench-{stamp}.json"
+
+    def save() -> None:
+        path.write_text(json.dumps(run, indent=1) + "\n")
+
+    try:
+        if not args.skip_deploy:
+            run["deploy"] = deploy(logs)
+            save()
+        requests.get(f"{URL}/hub/health", timeout=10).raise_for_status()
+        run["spawn"] = spawn(args.spawns)
+        save()
+        run["concurrency"] = []
+        for count in (int(c) for c in args.users.split(",") if c):
+            run["concurrency"].append(concurrency(count))
+            save()
+    finally:
+        run["finished"] = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        save()
+        log(f"results: {path}")
+        if not args.keep and not args.skip_deploy:
+            molecule("destroy")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
