@@ -27,7 +27,7 @@ CASES = [
     (
         "playbooks/docker_engine.yml",
         {"docker_engine_image_archives": [{"path": "/etc/hostname", "name": "Not A Valid/Image!"}]},
-        ["docker_engine_image_archives[0].name", "not a valid image reference"],
+        ["docker_engine_image_archives", "Not A Valid/Image!", "not a valid image reference"],
     ),
     (
         "playbooks/docker_engine.yml",
@@ -37,36 +37,36 @@ CASES = [
     ("playbooks/docker_engine.yml", {"docker_engine_users": ["no-such-user-jhub"]}, ["docker_engine_users", "no-such-user-jhub", "does not exist"]),
     ("playbooks/base_image.yml", {"base_image_variant": "tiny"}, ["base_image_variant", "minbase, buildd, standard"]),
     ("playbooks/base_image.yml", {"base_image_name": "Jhub/Debian Base"}, ["base_image_name", "not a valid image reference"]),
-    ("playbooks/base_image.yml", {"base_image_tag": "bad:tag"}, ["base_image_tag", "not a valid image reference"]),
-    ("playbooks/base_image.yml", {"base_image_work_dir": "relative/dir"}, ["base_image_work_dir", "absolute path"]),
+    ("playbooks/base_image.yml", {"base_image_name": "jhub/debian:bad:tag"}, ["base_image_name", "not a valid image reference"]),
+    ("playbooks/base_image.yml", {"image_build_work_dir": "relative/dir"}, ["image_build_work_dir must be an absolute path", "relative/dir"]),
     ("playbooks/base_image.yml", {"base_image_mirror": "deb.debian.org/debian"}, ["base_image_mirror"]),
     ("playbooks/base_image.yml", {"base_image_packages": ["python3", "rm -rf /"]}, ["base_image_packages", "rm -rf /"]),
-    ("playbooks/base_image.yml", {"base_image_cmd": []}, ["base_image_cmd", "not empty"]),
+    ("playbooks/base_image.yml", {"base_image_cmd": []}, ["base_image_cmd must not be empty"]),
     ("playbooks/base_image.yml", {"base_image_cmd": {"run": "bash"}}, ["base_image_cmd", "list"]),
     ("playbooks/base_image.yml", {"base_image_env": {"NOT-VALID": "x"}}, ["base_image_env", "NOT-VALID"]),
-    ("playbooks/notebook_images.yml", {"notebook_images_list": []}, ["notebook_images_list is empty"]),
+    ("playbooks/notebook_images.yml", {"jhub_notebook_images": []}, ["jhub_notebook_images is empty"]),
     (
         "playbooks/notebook_images.yml",
-        {"notebook_images_list": [{"name": "jhub/nb:1", "source": "build"}, {"name": "jhub/nb:1", "source": "pull"}]},
-        ["notebook_images_list[0].name", "listed 2 times"],
+        {"jhub_notebook_images": [{"name": "jhub/nb:1", "source": "build"}, {"name": "jhub/nb:1", "source": "pull"}]},
+        ["jhub_notebook_images[0].name", "listed 2 times"],
     ),
-    ("playbooks/notebook_images.yml", {"notebook_images_list": [{"name": "Jhub/NB"}]}, ["notebook_images_list[0].name", "not a valid image reference"]),
-    ("playbooks/notebook_images.yml", {"notebook_images_list": [{"name": "jhub/nb:1", "source": "ftp"}]}, ["notebook_images_list", "source", "pull, build"]),
-    ("playbooks/notebook_images.yml", {"notebook_images_ca_bundle": "/nonexistent/corporate-ca.pem"}, ["notebook_images_ca_bundle", "/nonexistent/corporate-ca.pem", "is not a file"]),
+    ("playbooks/notebook_images.yml", {"jhub_notebook_images": [{"name": "Jhub/NB"}]}, ["jhub_notebook_images[0].name", "not a valid image reference"]),
+    ("playbooks/notebook_images.yml", {"jhub_notebook_images": [{"name": "jhub/nb:1", "source": "ftp"}]}, ["jhub_notebook_images", "source", "pull, build"]),
+    ("playbooks/notebook_images.yml", {"jhub_ca_bundle": "/nonexistent/corporate-ca.pem"}, ["jhub_ca_bundle", "/nonexistent/corporate-ca.pem", "is not a file"]),
     ("playbooks/jupyterhub.yml", {"jupyterhub_admin_password": ""}, ["jupyterhub_admin_password is required", "missing"]),
     ("playbooks/jupyterhub.yml", {"jupyterhub_admin_password": "short"}, ["jupyterhub_admin_password is required", "too short"]),
     ("playbooks/jupyterhub.yml", {"jupyterhub_port": 70000}, ["jupyterhub_port must be 1-65535", "70000"]),
     ("playbooks/jupyterhub.yml", {"jupyterhub_port": "http"}, ["jupyterhub_port", "int"]),
     ("playbooks/jupyterhub.yml", {"jupyterhub_authenticator": {"open_sigup": True}}, ["jupyterhub_authenticator.open_sigup", "open_signup"]),
-    ("playbooks/jupyterhub.yml", {"jupyterhub_notebook_images": []}, ["jupyterhub_notebook_images is empty"]),
+    ("playbooks/jupyterhub.yml", {"jhub_registry_free": "true"}, ["jhub_registry_free must be true or false, not the str 'true'"]),
     (
         "playbooks/jupyterhub.yml",
-        {"jupyterhub_notebook_images": [{"name": "jhub/nb:1"}, {"name": "jhub/nb:1"}]},
-        ["jupyterhub_notebook_images[0].name", "listed 2 times"],
+        {"jhub_user_container": "jupyter-user"},
+        ["jhub_user_container must hold {username}", "jupyter-user"],
     ),
-    ("playbooks/jupyterhub.yml", {"jupyterhub_mem_limit": "2 gigs"}, ["jupyterhub_mem_limit", "2 gigs"]),
-    ("playbooks/jupyterhub.yml", {"jupyterhub_ca_bundle": "/nonexistent/corporate-ca.pem"}, ["jupyterhub_ca_bundle", "is not a file"]),
-    ("playbooks/jupyterhub.yml", {"jupyterhub_version": "6.1.1"}, ["jupyterhub_version 6.1.1", "statsd"]),
+    ("playbooks/jupyterhub.yml", {"jupyterhub_spawner_mem_limit": "2 gigs"}, ["jupyterhub_spawner_mem_limit", "2 gigs"]),
+    ("playbooks/jupyterhub.yml", {"jhub_pip_index_url": "pypi.mirror.internal/simple"}, ["jhub_pip_index_url must be empty or an http(s) URL", "pypi.mirror.internal/simple"]),
+    ("playbooks/jupyterhub.yml", {"jhub_jupyterhub_version": "6.1.1"}, ["jhub_jupyterhub_version 6.1.1", "statsd"]),
     ("playbooks/jupyterhub.yml", {"jupyterhub_log_level": "LOUD"}, ["jupyterhub_log_level", "DEBUG, INFO"]),
     (
         "playbooks/jupyterhub.yml",
@@ -75,10 +75,10 @@ CASES = [
     ),
     ("playbooks/backup.yml", {"jupyterhub_backup_root": "backups/jhub"}, ["jupyterhub_backup_root must be an absolute path", "backups/jhub"]),
     ("playbooks/backup.yml", {"jupyterhub_backup_compression": "xz"}, ["jupyterhub_backup_compression", "zstd, gzip, none"]),
-    ("playbooks/backup.yml", {"jupyterhub_backup_keep": -1}, ["jupyterhub_backup_keep 0 or more", "-1"]),
+    ("playbooks/backup.yml", {"jupyterhub_backup_keep": -1}, ["jupyterhub_backup_keep must be 0 or more", "-1"]),
     ("playbooks/backup.yml", {"jupyterhub_backup_keep": "all"}, ["jupyterhub_backup_keep", "int"]),
-    ("playbooks/backup.yml", {"jupyterhub_backup_user_volume": "home-volume"}, ["jupyterhub_backup_user_volume must hold {username}"]),
-    ("playbooks/backup.yml", {"jupyterhub_backup_users": ["Alice Smith"]}, ["jupyterhub_backup_users", "'Alice Smith' is not a user name"]),
+    ("playbooks/backup.yml", {"jhub_user_volume": "home-volume"}, ["jhub_user_volume must hold {username}"]),
+    ("playbooks/backup.yml", {"jupyterhub_backup_users": ["Alice Smith"]}, ["jupyterhub_backup_users", "Alice Smith", "is not a user name"]),
     ("playbooks/backup.yml", {"jupyterhub_backup_parallel": 0}, ["jupyterhub_backup_parallel must be 1 or more", "got 0"]),
     # Booleans given as "-e name=true" arrive as strings: refused with how to pass them.
     ("playbooks/restore.yml", {"jupyterhub_backup_restore_hub_state": "true"},
@@ -117,53 +117,54 @@ CASES = [
             "jupyterhub_backup_root": "/nonexistent/jhub-backups",
         },
         ["jupyterhub_backup_name: backup 'jhub-backup-20000101T000000Z' does not exist", "/nonexistent/jhub-backups"],
-    ),    # Security (issue 5): network isolation.
-    ("playbooks/jupyterhub.yml", {"jupyterhub_network_subnet": "172.31.252.1/22"}, ["jupyterhub_network_subnet", "172.31.252.1/22"]),
-    ("playbooks/jupyterhub.yml", {"jupyterhub_network_bridge": "br-name-too-long-for-linux"}, ["jupyterhub_network_bridge", "15"]),
+    ),
+    # The hub network and the user-container firewall.
+    ("playbooks/jupyterhub_network.yml", {"jhub_network_subnet": "172.31.252.1/22"}, ["jhub_network_subnet", "172.31.252.1/22"]),
+    ("playbooks/jupyterhub_network.yml", {"jupyterhub_network_bridge": "br-name-too-long-for-linux"}, ["jupyterhub_network_bridge", "15"]),
     (
-        "playbooks/jupyterhub.yml",
+        "playbooks/jupyterhub_network.yml",
         {"jupyterhub_network_blocked_destinations": ["metadata.google.internal"]},
         ["jupyterhub_network_blocked_destinations", "metadata.google.internal", "CIDR"],
     ),
     (
-        "playbooks/jupyterhub.yml",
+        "playbooks/jupyterhub_network.yml",
         {"jupyterhub_network_allowed_destinations": [{"destination": "10.0.0.5", "port": 70000}]},
-        ["jupyterhub_network_allowed_destinations[0]", "10.0.0.5", "1-65535"],
+        ["jupyterhub_network_allowed_destinations", "10.0.0.5", "1-65535"],
     ),
     (
-        "playbooks/jupyterhub.yml",
+        "playbooks/jupyterhub_network.yml",
         {"jupyterhub_network_allowed_destinations": [{"destination": "10.0.0.5", "port": 53, "protocol": "icmp"}]},
         ["jupyterhub_network_allowed_destinations", "tcp, udp"],
     ),
-    # HTTPS (jupyterhub_tls_*); the provided certificate's cases are in test_provided_certificate_is_checked below.
-    ("playbooks/jupyterhub.yml", {"jupyterhub_tls_mode": "https"}, ["jupyterhub_tls_mode", "none, provided, selfsigned, letsencrypt"]),
-    ("playbooks/jupyterhub.yml", {"jupyterhub_tls_mode": "selfsigned"}, ["needs jupyterhub_tls_domain", "(got '')"]),
+    # HTTPS (jupyterhub_tls); the provided certificate's cases are in test_provided_certificate_is_checked below.
+    ("playbooks/jupyterhub_tls.yml", {"jhub_tls_mode": "https"}, ["jhub_tls_mode", "none, provided, selfsigned, letsencrypt"]),
+    ("playbooks/jupyterhub_tls.yml", {"jhub_tls_mode": "selfsigned"}, ["needs jupyterhub_tls_domain", "(got '')"]),
     (
-        "playbooks/jupyterhub.yml",
-        {"jupyterhub_tls_domain": "hub_example..org", "jupyterhub_tls_mode": "selfsigned"},
+        "playbooks/jupyterhub_tls.yml",
+        {"jupyterhub_tls_domain": "hub_example..org", "jhub_tls_mode": "selfsigned"},
         ["jupyterhub_tls_domain, a valid lowercase DNS name", "hub_example..org"],
     ),
     (
-        "playbooks/jupyterhub.yml",
-        {"jupyterhub_tls_mode": "letsencrypt", "jupyterhub_tls_domain": "hub.example.org"},
+        "playbooks/jupyterhub_tls.yml",
+        {"jhub_tls_mode": "letsencrypt", "jupyterhub_tls_domain": "hub.example.org"},
         ["letsencrypt needs jupyterhub_tls_acme_email", "(got '')"],
     ),
     (
-        "playbooks/jupyterhub.yml",
-        {"jupyterhub_tls_mode": "letsencrypt", "jupyterhub_tls_domain": "hub.example.org", "jupyterhub_tls_acme_email": "ops@example.org",
+        "playbooks/jupyterhub_tls.yml",
+        {"jhub_tls_mode": "letsencrypt", "jupyterhub_tls_domain": "hub.example.org", "jupyterhub_tls_acme_email": "ops@example.org",
          "jupyterhub_tls_acme_ca_root": "/nonexistent/acme-root.pem"},
         ["jupyterhub_tls_acme_ca_root", "/nonexistent/acme-root.pem", "is not a file"],
     ),
     (
-        "playbooks/jupyterhub.yml",
-        {"jupyterhub_tls_mode": "provided", "jupyterhub_tls_domain": "hub.example.org"},
+        "playbooks/jupyterhub_tls.yml",
+        {"jhub_tls_mode": "provided", "jupyterhub_tls_domain": "hub.example.org"},
         ["provided needs jupyterhub_tls_cert_src and jupyterhub_tls_key_src"],
     ),
-    # Spawn performance (issue 6).
-    ("playbooks/jupyterhub.yml", {"jupyterhub_spawn_check_interval": -1}, ["jupyterhub_spawn_check_interval must be 0-10", "-1"]),
-    ("playbooks/jupyterhub.yml", {"jupyterhub_spawner_docker_threads": 0}, ["jupyterhub_spawner_docker_threads 1-64", "got 0"]),
-    ("playbooks/jupyterhub.yml", {"jupyterhub_hub_cpu_shares": 1}, ["jupyterhub_hub_cpu_shares 2-262144", "got 1"]),
-    ("playbooks/jupyterhub.yml", {"jupyterhub_hub_cpu_shares": "high"}, ["jupyterhub_hub_cpu_shares", "int"]),
+    # Spawn speed.
+    ("playbooks/jupyterhub.yml", {"jupyterhub_spawner_check_interval": -1}, ["jupyterhub_spawner_check_interval must be 0-10", "-1"]),
+    ("playbooks/jupyterhub.yml", {"jupyterhub_spawner_docker_threads": 0}, ["jupyterhub_spawner_docker_threads must be 1-64", "got 0"]),
+    ("playbooks/jupyterhub.yml", {"jupyterhub_cpu_shares": 1}, ["jupyterhub_cpu_shares must be 2-262144", "got 1"]),
+    ("playbooks/jupyterhub.yml", {"jupyterhub_cpu_shares": "high"}, ["jupyterhub_cpu_shares", "int"]),
 ]
 
 # A valid admin password unless a case sets its own, so that each case fails for its own reason only.
@@ -269,8 +270,8 @@ def test_provided_certificate_is_checked(unchanged_host, tmp_path, case, words):
     _certificate(cert, signing_key, "other.example.org" if case == "other-name" else "hub.example.org", -1 if case == "expired" else 90)
     if case == "not-a-certificate":
         cert.write_text("not a certificate\n")
-    result = run_playbook("playbooks/jupyterhub.yml", {
-        "jupyterhub_admin_password": "Test-Admin-Password-123", "jupyterhub_tls_mode": "provided",
+    result = run_playbook("playbooks/jupyterhub_tls.yml", {
+        "jhub_tls_mode": "provided",
         "jupyterhub_tls_domain": "hub.example.org", "jupyterhub_tls_cert_src": str(cert), "jupyterhub_tls_key_src": str(key),
     })
     assert_refused(result, words)

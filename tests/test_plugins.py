@@ -9,7 +9,8 @@ import pytest
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "collections"))
-from ansible_collections.jhub.docker.plugins.filter.bool_errors import bool_errors  # noqa: E402
+from ansible_collections.jhub.docker.plugins.action.check_input import bool_errors  # noqa: E402
+from ansible_collections.jhub.docker.plugins.filter.retries import retries  # noqa: E402
 from ansible_collections.jhub.docker.plugins.filter.python_literal import python_literal  # noqa: E402
 from ansible_collections.jhub.docker.plugins.module_utils.references import (  # noqa: E402
     image_list_errors,
@@ -72,8 +73,16 @@ def test_hub_network_gives_the_hub_an_address_outside_the_user_range():
 
 
 def test_bool_errors_name_each_option_that_is_not_a_boolean():
-    assert bool_errors(["a", "b"], [True, False]) == []
-    assert bool_errors(["a", "b", "c"], [True, "no", 1]) == [
+    options = {"a": {"type": "bool"}, "b": {"type": "bool"}, "c": {"type": "bool"}, "d": {"type": "str"},
+               "auth": {"type": "dict", "options": {"open": {"type": "bool"}}}, "unset": {"type": "bool"}}
+    assert bool_errors(options, {"a": True, "b": False, "d": "text", "auth": {"open": False}}) == []
+    assert bool_errors(options, {"a": True, "b": "no", "c": 1, "auth": {"open": "yes"}}) == [
         "b must be true or false, not the str 'no'; on the command line give booleans as JSON: -e '{\"b\": false}'.",
         "c must be true or false, not the int '1'; on the command line give booleans as JSON: -e '{\"c\": true}'.",
+        "auth.open must be true or false, not the str 'yes'; on the command line give booleans as JSON: -e '{\"auth\": {\"open\": true}}'.",
     ]
+
+
+@pytest.mark.parametrize(("timeout", "delay", "expected"), [(180, 2, 90), (181, 2, 91), (1, 2, 1), (0, 2, 1), (90, 5, 18), ("60", 2, 30)])
+def test_retries_cover_the_timeout(timeout, delay, expected):
+    assert retries(timeout, delay) == expected

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Generate the README's variable tables from each role's meta/argument_specs.yml.
+"""Generate each role's README.md from its meta/argument_specs.yml.
 
-    python tools/role_docs.py --write   # rewrite the tables in README.md
-    python tools/role_docs.py --check   # exit 1 when README.md has drifted
+    python tools/role_docs.py --write   # rewrite roles/*/README.md
+    python tools/role_docs.py --check   # exit 1 when a README has drifted from its spec
 
-A table lives between `<!-- BEGIN role_vars: ROLE -->` and `<!-- END role_vars: ROLE -->`.
+A role's README is generated whole: its description and, per entry point, a table of its
+variables (type, required, default, choices, description).
 """
 
 from __future__ import annotations
@@ -18,11 +19,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
-BLOCK = re.compile(
-    r"(<!-- BEGIN role_vars: (?P<role>[a-z_]+) -->\n).*?(<!-- END role_vars: (?P=role) -->)",
-    re.S,
-)
+ROLES = ROOT / "roles"
 
 
 def _cell(value) -> str:
@@ -34,68 +31,77 @@ def _cell(value) -> str:
     else:
         text = str(value)
     text = re.sub(r"[OVCI]\(([^)]*)\)", r"\1", text)  # ansible-doc markup
-    return text.replace("|", "\\|").replace("\n", " ")
+    return " ".join(text.replace("|", "\\|").split())
+
+
+def _text(description) -> str:
+    return _cell(" ".join(description) if isinstance(description, list) else description or "")
 
 
 def _rows(options: dict, prefix: str = "") -> list[str]:
     rows = []
     for name, spec in options.items():
-        description = spec.get("description", "")
-        if isinstance(description, list):
-            description = " ".join(description)
-        default = "" if spec.get("required") else f"`{_cell(spec.get('default'))}`"
+        default = "" if spec.get("required") else f"`{_cell(spec.get('default')) or json.dumps(spec.get('default'))}`"
         kind = spec.get("type", "str")
         if kind == "list" and spec.get("elements"):
             kind = f"list of {spec['elements']}"
         choices = ", ".join(f"`{c}`" for c in spec.get("choices", []))
         required = "yes" if spec.get("required") else ""
-        rows.append(
-            f"| `{prefix}{name}` | {kind} | {required} | {default} | {choices} | {_cell(description)} |"
-        )
+        rows.append(f"| `{prefix}{name}` | {kind} | {required} | {default} | {choices} | {_text(spec.get('description'))} |")
         if spec.get("options"):
-            rows.extend(_rows(spec["options"], prefix=f"{prefix}{name}[]."))
+            rows.extend(_rows(spec["options"], prefix=f"{prefix}{name}[]." if kind.startswith("list") else f"{prefix}{name}."))
     return rows
 
 
-def table(role: str) -> str:
-    """The markdown table of a role's entry point `main`."""
-    specs = yaml.safe_load((ROOT / "roles" / role / "meta" / "argument_specs.yml").read_text())
-    main = specs["argument_specs"]["main"]
+def readme(role: Path) -> str:
+    """The README of a role, from its argument specs and galaxy metadata."""
+    specs = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())["argument_specs"]
+    meta = yaml.safe_load((role / "meta" / "main.yml").read_text())
     lines = [
-        f"{main['short_description']}",
+        f"# jhub.docker.{role.name}",
         "",
-        "| Variable | Type | Required | Default | Choices | Description |",
-        "| --- | --- | --- | --- | --- | --- |",
-        *_rows(main.get("options", {})),
+        "<!-- Generated from meta/argument_specs.yml by tools/role_docs.py (make docs); do not edit. -->",
+        "",
+        meta["galaxy_info"]["description"],
+        "",
     ]
-    return "\n".join(lines) + "\n"
-
-
-def render(text: str) -> str:
-    """README text with every role table regenerated."""
-    return BLOCK.sub(lambda m: m.group(1) + table(m.group("role")) + m.group(3), text)
+    dependencies = [d["role"] if isinstance(d, dict) else d for d in meta.get("dependencies") or []]
+    if dependencies:
+        lines += [f"Depends on {', '.join(f'`{d}`' for d in dependencies)} (the shared values).", ""]
+    for entry_point, spec in specs.items():
+        if len(specs) > 1 or entry_point != "main":
+            lines += [f"## Entry point `{entry_point}`", "", f"`tasks_from: {entry_point}`: {spec['short_description']}", ""]
+        for paragraph in spec.get("description", []):
+            lines += [" ".join(paragraph.split()), ""]
+        heading = "###" if len(specs) > 1 or entry_point != "main" else "##"
+        lines += [
+            f"{heading} Variables",
+            "",
+            "| Variable | Type | Required | Default | Choices | Description |",
+            "| --- | --- | --- | --- | --- | --- |",
+            *_rows(spec.get("options", {})),
+            "",
+        ]
+    return "\n".join(lines)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--write", action="store_true", help="rewrite README.md")
-    mode.add_argument("--check", action="store_true", help="fail when README.md has drifted")
+    mode.add_argument("--write", action="store_true", help="rewrite the roles' README.md")
+    mode.add_argument("--check", action="store_true", help="fail when a README.md has drifted")
     args = parser.parse_args()
 
-    current = README.read_text()
-    roles_with_specs = sorted(p.parent.parent.name for p in ROOT.glob("roles/*/meta/argument_specs.yml"))
-    documented = sorted(m.group("role") for m in BLOCK.finditer(current))
-    missing = [r for r in roles_with_specs if r not in documented]
-    if missing:
-        print(f"README.md has no variable table for: {', '.join(missing)}", file=sys.stderr)
-        return 1
-    wanted = render(current)
-    if args.write:
-        README.write_text(wanted)
-        return 0
-    if wanted != current:
-        print("README.md variable tables differ from meta/argument_specs.yml; run `make docs`.", file=sys.stderr)
+    drifted = []
+    for role in sorted(p.parent.parent for p in ROLES.glob("*/meta/argument_specs.yml")):
+        path = role / "README.md"
+        wanted = readme(role)
+        if args.write:
+            path.write_text(wanted)
+        elif not path.is_file() or path.read_text() != wanted:
+            drifted.append(str(path.relative_to(ROOT)))
+    if drifted:
+        print(f"{', '.join(drifted)} differ from meta/argument_specs.yml; run `make docs`.", file=sys.stderr)
         return 1
     return 0
 

@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Make sure the admin account exists in NativeAuthenticator's table, with its password.
 
-Run by the jhub.docker jupyterhub role in a one-off container of the hub image, before
-the hub container starts, so that nobody can sign up as the admin first. Prints one JSON
-line: {"changed": bool, "action": "..."}. Never prints the password.
+The hub container of the jhub.docker jupyterhub role runs it at every start, with JupyterHub as
+the command to run next (after --): the account exists before the hub serves anyone, so that
+nobody can sign up as the admin first. With --reset (run by the role in the running hub when
+jupyterhub_admin_password_reset is set) it also gives the account the password of the file.
+Prints one JSON line: {"changed": bool, "action": "..."}. Never prints the password.
 """
 
 import argparse
 import json
+import os
 import sys
 
 import bcrypt
@@ -21,6 +24,7 @@ def main() -> int:
     parser.add_argument("--user", required=True)
     parser.add_argument("--password-file", required=True)
     parser.add_argument("--reset", action="store_true", help="set the password even if the account has one")
+    parser.add_argument("command", nargs="*", help="a command to run in place of this one afterwards (after --)")
     args = parser.parse_args()
 
     with open(args.password_file, encoding="utf-8") as handle:
@@ -45,7 +49,9 @@ def main() -> int:
             info.is_authorized = True
             action = "authorized" if action == "kept" else action + ", authorized"
     session.commit()
-    print(json.dumps({"changed": action != "kept", "action": action}))
+    print(json.dumps({"changed": action != "kept", "action": action}), flush=True)
+    if args.command:
+        os.execvp(args.command[0], args.command)
     return 0
 
 

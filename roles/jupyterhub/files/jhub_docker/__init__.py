@@ -1,0 +1,1 @@
+"""JupyterHub extensions of the jhub.docker collection, installed in the hub image."""
