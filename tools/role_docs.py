@@ -54,15 +54,17 @@ def _rows(options: dict, prefix: str = "") -> list[str]:
 
 
 def readme(role: Path) -> str:
-    """The README of a role, from its argument specs and galaxy metadata."""
+    """The README of a role, from its argument specs and its dependencies."""
     specs = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())["argument_specs"]
     meta = yaml.safe_load((role / "meta" / "main.yml").read_text())
+    summary = specs["main"]["short_description"] if "main" in specs else (
+        "Entry points: " + ", ".join(f"`{name}` ({spec['short_description'].rstrip('.')})" for name, spec in specs.items()) + ".")
     lines = [
         f"# jhub.docker.{role.name}",
         "",
         "<!-- Generated from meta/argument_specs.yml by tools/role_docs.py (make docs); do not edit. -->",
         "",
-        meta["galaxy_info"]["description"],
+        summary,
         "",
     ]
     dependencies = [d["role"] if isinstance(d, dict) else d for d in meta.get("dependencies") or []]

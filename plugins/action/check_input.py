@@ -52,7 +52,7 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
         _, args = self.validate_argument_spec(argument_spec={
-            "rules": {"type": "list", "elements": "dict", "default": []},
+            "rules": {"type": "list", "elements": "raw", "default": []},
             "files": {"type": "dict", "default": {}},
             "entry_point": {"type": "str"},
         })
@@ -61,7 +61,9 @@ class ActionModule(ActionBase):
         values = {name: self._templar.template(task_vars[name]) for name in options if name in task_vars}
         errors = bool_errors(options, values)
 
-        for index, rule in enumerate(args["rules"]):
+        # A rule may also be a list of rules (shared ones, kept in a variable).
+        rules = [rule for item in args["rules"] for rule in (item if isinstance(item, list) else [item])]
+        for index, rule in enumerate(rules):
             if set(rule) != {"that", "msg"} or not isinstance(rule["that"], bool):
                 raise AnsibleActionFail(f"check_input: rules[{index}] must be {{that: true/false, msg: text}}, got {rule!r}")
             if not rule["that"]:

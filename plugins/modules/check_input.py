@@ -19,9 +19,11 @@ description:
   - Each file named in O(files) must be a regular file on the managed host.
 options:
   rules:
-    description: Checks, each a boolean C(that) (templated by the task) and the C(msg) reported when it is false.
+    description:
+      - Checks, each a boolean C(that) (templated by the task) and the C(msg) reported when it is false.
+      - An item may also be a list of such checks (shared checks kept in a variable).
     type: list
-    elements: dict
+    elements: raw
     default: []
   files:
     description: Variable name to a path that must be a regular file on the managed host; empty paths are skipped.
