@@ -15,7 +15,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export JHUB_DISTROS := $(DISTROS)
 
-.PHONY: help deploy test lint unit molecule docs venv clean bench bench-venv
+.PHONY: help deploy test lint unit molecule docs venv clean bench bench-venv bench-deploy
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,13 +43,16 @@ bench: bench-venv ## Benchmark deploy, spawn and concurrency on a Molecule test 
 	python bench/bench.py $(BENCH_ARGS)
 	python bench/report.py
 
+bench-deploy: venv ## Time a no-change `make deploy` on this machine (median of 3, with its floor; bench/deploy.py)
+	python bench/deploy.py
+
 bench-venv: venv $(VENV)/.bench-installed
 
 $(VENV)/.bench-installed: bench/requirements.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	touch $@
 
-docs: venv ## Regenerate the README's variable tables from meta/argument_specs.yml
+docs: venv ## Regenerate each role's README.md from its meta/argument_specs.yml
 	python tools/role_docs.py --write
 
 venv: $(VENV)/.installed
