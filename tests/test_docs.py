@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from pathlib import Path
+from urllib.parse import unquote
 
+import pytest
 import yaml
 
 from conftest import ROOT
@@ -30,3 +34,74 @@ def test_every_role_has_a_spec_and_a_readme():
     for role in sorted(p for p in (ROOT / "roles").iterdir() if p.is_dir()):
         assert (role / "meta" / "argument_specs.yml").is_file(), role.name
         assert (role / "README.md").is_file(), role.name
+
+
+# The top-level README is what a newcomer reads first; the rest lives in docs/ and bench/README.md.
+README_MAX_BYTES = 12 * 1024
+# Inline links and images, [text](target) or ![alt](target), and reference definitions, [id]: target.
+LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)|^\s*\[[^\]]+\]:\s*<?(\S+?)>?(?:\s|$)", re.MULTILINE)
+# "issue 6", "issue #6", "(issue 5)", "issues 4-6", "issues 4 and 5": a reader cannot open them.
+# ("pebble issues 120-second certificates" is a verb, not a reference.)
+ISSUE_NUMBER = re.compile(r"\bissue\s*#?\s*\d+|\bissues\s+#?\d+\s*(?:-|–|,|and|&)\s*#?\d+", re.IGNORECASE)
+
+
+def _doc_files() -> list[Path]:
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "bench" / "README.md"]
+
+
+def _markdown_files() -> list[Path]:
+    skip = {".venv", ".git", "collections", "node_modules", ".ansible", ".cache", ".pytest_cache"}
+    return sorted(p for p in ROOT.rglob("*.md") if not skip.intersection(p.relative_to(ROOT).parts))
+
+
+def _without_code(text: str) -> str:
+    """The text without fenced code blocks and inline code, where brackets are not links."""
+    text = re.sub(r"^(```|~~~).*?^\1", "", text, flags=re.MULTILINE | re.DOTALL)
+    return re.sub(r"`[^`\n]*`", "", text)
+
+
+def test_readme_is_short():
+    size = (ROOT / "README.md").stat().st_size
+    assert size < README_MAX_BYTES, f"README.md is {size} bytes; keep it under {README_MAX_BYTES} and move details to docs/"
+
+
+def test_docs_exist():
+    for path in _doc_files():
+        assert path.is_file(), path.relative_to(ROOT)
+
+
+def test_relative_links_point_to_files_that_exist():
+    broken = []
+    for path in _doc_files():
+        for match in LINK.finditer(_without_code(path.read_text(encoding="utf-8"))):
+            target = match.group(1) or match.group(2)
+            if re.match(r"^[a-z][a-z0-9+.-]*:", target, re.IGNORECASE) or target.startswith("#"):
+                continue  # a URL (http:, mailto:) or an anchor in the same file
+            file_part = unquote(target.split("#", 1)[0].split("?", 1)[0])
+            if not (path.parent / file_part).resolve().exists():
+                broken.append(f"{path.relative_to(ROOT)}: {target}")
+    assert not broken, "links to files that do not exist:\n" + "\n".join(broken)
+
+
+def test_link_checker_sees_links():
+    text = "See [a](docs/a.md#x), ![b](results/b.png \"B\") and <https://x.org>.\n[c]: ../c.md\n`[d](not/a/link)`"
+    found = [m.group(1) or m.group(2) for m in LINK.finditer(_without_code(text))]
+    assert found == ["docs/a.md#x", "results/b.png", "../c.md"]
+
+
+def test_no_markdown_file_points_to_an_issue_number():
+    found = []
+    for path in _markdown_files():
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            for match in ISSUE_NUMBER.finditer(line):
+                found.append(f"{path.relative_to(ROOT)}:{number}: {match.group(0)!r}")
+    assert not found, "say what the thing is instead of an issue number:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize(
+    ("text", "refers"),
+    [("Bars (issue 6):", True), ("issue #12", True), ("after the merge of issues 4-6", True), ("issues 4 and 5", True),
+     ("Security (Issue 5)", True), ("pebble issues 120-second certificates", False), ("a known issue with 6 users", False)],
+)
+def test_issue_number_pattern(text, refers):
+    assert bool(ISSUE_NUMBER.search(text)) is refers
