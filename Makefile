@@ -23,7 +23,7 @@ help: ## Show the targets
 deploy: venv ## Deploy JupyterHub on this machine (inventory/local.yml)
 	ansible-playbook playbooks/site.yml
 
-test: lint ## Run the whole test suite: lint, docs, bad input, Molecule on every distro
+test: lint ## Run the whole test suite: lint, docs, unit and bad-input tests, the Molecule scenarios
 	pytest $(PYTEST_ARGS)
 
 lint: venv ## yamllint and ansible-lint (production profile)

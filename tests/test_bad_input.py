@@ -262,7 +262,7 @@ def _certificate(path, key, name, days):
     ],
 )
 def test_provided_certificate_is_checked(unchanged_host, tmp_path, case, words):
-    """jupyterhub_tls_mode provided: a certificate that cannot serve the hub is refused on the controller."""
+    """jhub_tls_mode provided: a certificate that cannot serve the hub is refused on the controller."""
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     signing_key = _key(key)
     if case == "mismatched-key":

@@ -74,7 +74,7 @@ def readme(role: Path) -> str:
         if len(specs) > 1 or entry_point != "main":
             lines += [f"## Entry point `{entry_point}`", "", f"`tasks_from: {entry_point}`: {spec['short_description']}", ""]
         for paragraph in spec.get("description", []):
-            lines += [" ".join(paragraph.split()), ""]
+            lines += [_text(paragraph), ""]
         heading = "###" if len(specs) > 1 or entry_point != "main" else "##"
         lines += [
             f"{heading} Variables",

@@ -27,7 +27,7 @@ options:
 
 EXAMPLES = """
 - ansible.builtin.assert:
-    that: notebook_images_list | jhub.docker.image_list_errors('notebook_images_list') | length == 0
+    that: jhub_notebook_images | jhub.docker.image_list_errors('jhub_notebook_images') | length == 0
 """
 
 RETURN = """

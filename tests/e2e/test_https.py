@@ -1,4 +1,4 @@
-"""HTTPS in front of the hub (jupyterhub_tls_mode other than none), against a deployed hub.
+"""HTTPS in front of the hub (jhub_tls_mode other than none), against a deployed hub.
 
 Collected only when JHUB_URL is https:// (molecule/tls sets it). Besides test_hub.py's settings:
   JHUB_HTTP_URL          the proxy's plain-HTTP port, e.g. http://hub.test:18480
