@@ -33,6 +33,9 @@ def test_no_comment_points_to_an_issue_number():
     found = []
     for folder in ("roles", "playbooks", "plugins", "molecule", "tests", "tools", "bench", "inventory", ".ci"):
         for path in sorted((ROOT / folder).rglob("*")):
+            # The tests of this very rule hold examples of what it refuses.
+            if path.name in ("test_layout.py", "test_docs.py"):
+                continue
             if path.is_file() and path.suffix in (".yml", ".py", ".j2", ".sh", "") and "results" not in path.parts:
                 found += [f"{path.relative_to(ROOT)}:{n}" for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1)
                           if pattern.search(line)]
