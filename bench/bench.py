@@ -16,6 +16,7 @@ Usage: bench/bench.py [--skip-deploy] [--keep] [--spawns 20] [--users 10,25,50] 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import re
@@ -35,15 +36,43 @@ sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 from hubclient import HubClient  # noqa: E402
 
 SCENARIO = "bench"
-HOST = "jhub-bench-bookworm"
-URL = "http://127.0.0.1:18200"
+# The test host is named as in .config/molecule/config.yml: jhub-SCENARIO-DISTRO.
+HOST = f"jhub-{SCENARIO}-{os.environ.get('MOLECULE_DISTRO') or 'bookworm'}"
 BIN = Path(sys.executable).parent
-MOLECULE = yaml.safe_load((ROOT / "molecule" / SCENARIO / "molecule.yml").read_text())
-GROUP_VARS = MOLECULE["provisioner"]["inventory"]["group_vars"]["jupyterhub"]
-TOKEN = GROUP_VARS["jupyterhub_services"][0]["api_token"]
-IMAGE = GROUP_VARS["notebook_images_list"][0]["name"]
 HUB = "jupyterhub"
 READY_TIMEOUT = 180
+
+
+def merge(base: dict, over: dict) -> dict:
+    """Molecule's merge of a scenario's molecule.yml over the shared base: mappings key by key, the rest replaced."""
+    merged = dict(base)
+    for key, value in over.items():
+        merged[key] = merge(base[key], value) if isinstance(base.get(key), dict) and isinstance(value, dict) else value
+    return merged
+
+
+# The scenario's group_vars as Molecule sees them: the shared base with the scenario's own file over it.
+MOLECULE = merge(yaml.safe_load((ROOT / ".config" / "molecule" / "config.yml").read_text()),
+                 yaml.safe_load((ROOT / "molecule" / SCENARIO / "molecule.yml").read_text()) or {})
+GROUP_VARS = MOLECULE["provisioner"]["inventory"]["group_vars"]["jupyterhub"]
+TOKEN = GROUP_VARS["jupyterhub_services"][0]["api_token"]
+PORT = GROUP_VARS["jupyterhub_port"]
+
+
+def url() -> str:
+    """The hub at the test host's address on the controller's Docker network (nothing is published)."""
+    address = subprocess.run(["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", HOST],
+                             capture_output=True, text=True, check=True).stdout.split()[0]
+    return f"http://{address}:{PORT}"
+
+
+def notebook_image() -> str:
+    """The image the deployed hub spawns (its default), read from its configuration on the test host."""
+    config = host_sh("cat /srv/jupyterhub/jupyterhub_config.py")
+    match = re.search(r"^c\.DockerSpawner\.image = (.+)$", config, re.M)
+    if not match:
+        raise RuntimeError("no c.DockerSpawner.image in the hub's configuration on the test host")
+    return ast.literal_eval(match.group(1))
 
 
 def env(**extra: str) -> dict[str, str]:
@@ -138,7 +167,7 @@ def deploy(out: Path) -> dict:
 
 # --- the hub ------------------------------------------------------------------------------------
 def client() -> HubClient:
-    hub = HubClient(URL, timeout=60)
+    hub = HubClient(url(), timeout=60)
     hub.http.headers["Authorization"] = f"token {TOKEN}"
     return hub
 
@@ -181,7 +210,7 @@ print(json.dumps(elapsed))
 
 
 def reference_start() -> float:
-    script = REFERENCE.replace("NETWORK", repr(HUB)).replace("IMAGE", repr(IMAGE))
+    script = REFERENCE.replace("NETWORK", repr(HUB)).replace("IMAGE", repr(notebook_image()))
     return float(host_sh("python3 -", stdin=script).strip())
 
 
@@ -367,7 +396,7 @@ def main() -> int:
         if not args.skip_deploy:
             run["deploy"] = deploy(logs)
             save()
-        requests.get(f"{URL}/hub/health", timeout=10).raise_for_status()
+        requests.get(f"{url()}/hub/health", timeout=10).raise_for_status()
         run["spawn"] = spawn(args.spawns)
         save()
         run["concurrency"] = []

@@ -1,7 +1,7 @@
 """HTTPS in front of the hub (jhub_tls_mode other than none), against a deployed hub.
 
 Collected only when JHUB_URL is https:// (molecule/tls sets it). Besides test_hub.py's settings:
-  JHUB_HTTP_URL          the proxy's plain-HTTP port, e.g. http://hub.test:18480
+  JHUB_HTTP_URL          the front's plain-HTTP URL, e.g. http://hub.test
   JHUB_TLS_RENEW_WITHIN  seconds within which the certificate must be replaced by a new one
                          (an ACME server issuing short-lived certificates); unset skips that test
 """
