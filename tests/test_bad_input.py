@@ -34,7 +34,7 @@ CASES = [
         {"docker_engine_image_archives": [{"name": "busybox:1"}]},
         ["docker_engine_image_archives", "path"],
     ),
-    ("playbooks/docker_engine.yml", {"docker_engine_users": ["no-such-user-jhub"]}, ["docker_engine_users", "no-such-user-jhub", "does not exist"]),
+    ("playbooks/docker_engine.yml", {"docker_engine_users": ["no-such-user-jhub"]}, ["docker_engine_users", "no-such-user-jhub", "no such account"]),
     ("playbooks/base_image.yml", {"base_image_variant": "tiny"}, ["base_image_variant", "minbase, buildd, standard"]),
     ("playbooks/base_image.yml", {"base_image_name": "Jhub/Debian Base"}, ["base_image_name", "not a valid image reference"]),
     ("playbooks/base_image.yml", {"base_image_name": "jhub/debian:bad:tag"}, ["base_image_name", "not a valid image reference"]),
@@ -85,6 +85,9 @@ CASES = [
      ["jupyterhub_backup_restore_hub_state must be true or false, not the str 'true'", '{"jupyterhub_backup_restore_hub_state": true}']),
     ("playbooks/jupyterhub.yml", {"jupyterhub_admin_password_reset": "yes"},
      ["jupyterhub_admin_password_reset must be true or false, not the str 'yes'"]),
+    # Inside a dict option too: a string here would reach jupyterhub_config.py as a truthy string.
+    ("playbooks/jupyterhub.yml", {"jupyterhub_authenticator": {"open_signup": "no"}},
+     ["jupyterhub_authenticator.open_signup must be true or false, not the str 'no'", '{"jupyterhub_authenticator": {"open_signup": false}}']),
     ("playbooks/docker_engine.yml", {"docker_engine_service_enabled": "false"},
      ["docker_engine_service_enabled must be true or false, not the str 'false'", '{"docker_engine_service_enabled": false}']),
     ("playbooks/backup.yml", {"jupyterhub_backup_fetch_dir": "copies"}, ["jupyterhub_backup_fetch_dir must be empty or an absolute", "copies"]),

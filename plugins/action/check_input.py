@@ -60,6 +60,11 @@ class ActionModule(ActionBase):
         options = self._role_options()
         values = {name: self._templar.template(task_vars[name]) for name in options if name in task_vars}
         errors = bool_errors(options, values)
+        result["changed"] = False
+        if errors:
+            # The rules read these options as booleans: with a string they would mislead.
+            result.update(failed=True, msg=" ".join(errors), errors=errors)
+            return result
 
         # A rule may also be a list of rules (shared ones, kept in a variable).
         rules = [rule for item in args["rules"] for rule in (item if isinstance(item, list) else [item])]
@@ -78,7 +83,6 @@ class ActionModule(ActionBase):
             if not stat.get("stat", {}).get("isreg"):
                 errors.append(f"{name}: '{path}' is not a file on {host}.")
 
-        result["changed"] = False
         if errors:
             result["failed"] = True
             result["msg"] = " ".join(errors)
