@@ -8,7 +8,7 @@ import math
 
 DOCUMENTATION = """
 name: retries
-author: jhub.docker maintainers
+author: jhub.docker maintainers (!UNKNOWN)
 version_added: 0.1.0
 short_description: Retries that cover a timeout
 description:
