@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import tarfile
@@ -13,7 +14,7 @@ import yaml
 from conftest import BIN, ROOT, ansible_env, recap
 
 # What an installed collection needs, and nothing that only this repository runs.
-ARTIFACT = {"CHANGELOG.md", "FILES.json", "LICENSE", "MANIFEST.json", "README.md", "docs", "meta", "playbooks",
+ARTIFACT = {"CHANGELOG.md", "changelogs", "FILES.json", "LICENSE", "MANIFEST.json", "README.md", "docs", "meta", "playbooks",
             "plugins", "roles"}
 
 
@@ -53,6 +54,20 @@ def test_ansible_doc_reads_every_role_entry_point(role):
             assert option in result.stdout, (role, entry_point, option)
 
 
+def test_changelog_is_generated_from_its_fragments(tmp_path):
+    """CHANGELOG.md is antsibull-changelog's rendering of changelogs/changelog.yaml, and the
+    fragments of the next release pass its lint."""
+    env = ansible_env(PATH=f"{BIN}:{os.environ['PATH']}")
+    lint = subprocess.run([str(BIN / "antsibull-changelog"), "lint"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert lint.returncode == 0 and not lint.stdout.strip(), lint.stdout + lint.stderr
+    generated = subprocess.run([str(BIN / "antsibull-changelog"), "generate", "--output", str(tmp_path / "CHANGELOG.md")],
+                               cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert generated.returncode == 0, generated.stdout + generated.stderr
+    assert (tmp_path / "CHANGELOG.md").read_text() == (ROOT / "CHANGELOG.md").read_text(), (
+        "CHANGELOG.md differs from changelogs/: run `antsibull-changelog generate`")
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> Path:
     """The collection built with ansible-galaxy and installed into an empty collections path."""
@@ -63,9 +78,12 @@ def installed(tmp_path_factory) -> Path:
     (artifact,) = work.glob("jhub-docker-*.tar.gz")
     with tarfile.open(artifact) as tar:
         top = {member.name.split("/")[0] for member in tar.getmembers()}
+        changelogs = sorted(member.name for member in tar.getmembers() if member.name.startswith("changelogs/"))
     assert top == ARTIFACT, f"the artifact holds {sorted(top - ARTIFACT)} too and lacks {sorted(ARTIFACT - top)}"
-    # The dependencies (community.docker, ...) come from the ansible package, as on a controller.
-    install = subprocess.run([str(BIN / "ansible-galaxy"), "collection", "install", "--no-deps", "-p", str(work / "collections"),
+    # The changelog's data, as the Ansible package reads it; not the fragments of the next release.
+    assert changelogs == ["changelogs/changelog.yaml", "changelogs/config.yaml"], changelogs
+    # As the README says: the dependencies (community.docker, ...) are found in the ansible package.
+    install = subprocess.run([str(BIN / "ansible-galaxy"), "collection", "install", "-p", str(work / "collections"),
                               str(artifact)], cwd=work, env=_installed_env(work), capture_output=True, text=True, timeout=300,
                              check=False)
     assert install.returncode == 0 and (work / "collections/ansible_collections/jhub/docker/MANIFEST.json").is_file(), (
