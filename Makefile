@@ -15,7 +15,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export JHUB_DISTROS := $(DISTROS)
 
-.PHONY: help deploy test lint unit molecule docs venv clean bench bench-venv bench-deploy
+.PHONY: help deploy test lint unit molecule docs changelog venv clean bench bench-venv bench-deploy
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -54,6 +54,10 @@ $(VENV)/.bench-installed: bench/requirements.txt
 
 docs: venv ## Regenerate each role's README.md from its meta/argument_specs.yml
 	python tools/role_docs.py --write
+
+changelog: venv ## Lint changelogs/fragments and regenerate CHANGELOG.md (antsibull-changelog)
+	antsibull-changelog lint
+	antsibull-changelog generate
 
 venv: $(VENV)/.installed
 

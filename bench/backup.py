@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Backup throughput of playbooks/backup.yml against plain `tar --zstd`, on this machine.
 
 Needs the hub deployed here (`make deploy`: the backup's tool image and data volume). Creates
@@ -95,10 +94,10 @@ def measure(users, per_user, repeat):
         directory = volume_dir(f"jupyterhub-user-{user}")
         fill(directory, per_user)
         dirs.append((user, directory))
-    total = sum(data_bytes(d) for _, d in dirs)
+    total = sum(data_bytes(d) for _volume, d in dirs)
     plain(dirs, WORK / "plain")  # warms the page cache for both
     ours_runs, plain_runs = [], []
-    for _ in range(repeat):
+    for _round in range(repeat):
         ours_runs.append(ours(users, WORK / "ours"))
         plain_runs.append(plain(dirs, WORK / "plain"))
     wall = statistics.median(r[0] for r in ours_runs)

@@ -89,7 +89,7 @@ def log(msg: str) -> None:
 
 def load() -> dict:
     """The machine's load at this moment: it is shared, so every number comes with it."""
-    names = subprocess.run(["docker", "ps", "--format", "{{.Names}}"], capture_output=True, text=True).stdout.split()
+    names = subprocess.run(["docker", "ps", "--format", "{{.Names}}"], capture_output=True, text=True, check=False).stdout.split()
     inner = host_sh("docker ps -q | wc -l", check=False).strip()
     return {"loadavg": Path("/proc/loadavg").read_text().split()[:3], "docker_ps": len(names),
             "molecule_hosts": sorted(n for n in names if n.startswith("jhub-")),
@@ -128,7 +128,7 @@ def site(label: str, out: Path) -> dict:
     log(f"site.yml ({label})")
     before = load()
     start = time.monotonic()
-    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env(
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False, env=env(
         ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks", PROFILE_TASKS_TASK_OUTPUT_LIMIT="10",
         PROFILE_TASKS_SORT_ORDER="descending", MOLECULE_EPHEMERAL_DIRECTORY=str(inv.parent),
         MOLECULE_SCENARIO_DIRECTORY=str(ROOT / "molecule" / SCENARIO)))
@@ -385,7 +385,7 @@ def main() -> int:
     logs = out / "logs" / stamp
     logs.mkdir(parents=True, exist_ok=True)
     run = {"started": stamp, "label": args.label, "git": subprocess.run(
-        ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True).stdout.strip(),
+        ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip(),
         "machine": {"cpus": os.cpu_count(), "mem_gib": round(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30, 1)}}
     path = out / f"bench-{stamp}.json"
 

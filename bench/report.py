@@ -57,7 +57,8 @@ def table(run: dict) -> str:
     conc = run.get("concurrency")
     if conc:
         lines += ["Concurrent starts through the REST API:", "",
-                  "| users | ready | all ready after | p50 ready | hub CPU max / mean | hub memory max | memory per user server | hub log errors / unresponsive loop / http timeouts | load before |",
+                  "| users | ready | all ready after | p50 ready | hub CPU max / mean | hub memory max | memory per user server "
+                  "| hub log errors / unresponsive loop / http timeouts | load before |",
                   "|---|---|---|---|---|---|---|---|---|"]
         for c in conc:
             all_ready = f"{c['all_ready_s']:.1f} s" if c["all_ready_s"] is not None else "not all (180 s)"
@@ -87,8 +88,8 @@ def plots(run: dict, out: Path) -> None:
     if spawn:
         fig, ax = plt.subplots(figsize=(6, 3.2), dpi=80)
         data = [spawn["reference_s"], spawn["ready_s"], spawn["kernel_s"]]
-        ax.boxplot(data, orientation="horizontal", tick_labels=["plain docker run\nto /api", "REST start\nto ready",
-                                                   "REST start to\nkernel result"])
+        labels = ["plain docker run\nto /api", "REST start\nto ready", "REST start to\nkernel result"]
+        ax.boxplot(data, orientation="horizontal", tick_labels=labels)
         for i, values in enumerate(data, start=1):
             ax.plot(values, [i] * len(values), "o", alpha=0.4, markersize=3)
         ax.set_xlabel("seconds")

@@ -46,7 +46,8 @@ def run_playbook(playbook: str, extra_vars: dict | None = None, *args: str) -> s
     if extra_vars:
         cmd += ["-e", json.dumps(extra_vars)]
     return subprocess.run(
-        cmd, cwd=ROOT, env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1800
+        cmd, cwd=ROOT, env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1800,
+        check=False,
     )
 
 

@@ -22,7 +22,7 @@ def test_no_block_of_six_lines_is_repeated_inside_roles():
         if path.suffix in (".yml", ".j2") and path.is_file():
             lines = _lines(path)
             for start in range(len(lines) - BLOCK + 1):
-                block = tuple(line for _, line in lines[start:start + BLOCK])
+                block = tuple(line for _number, line in lines[start:start + BLOCK])
                 places[block].add(f"{path.relative_to(ROOT)}:{lines[start][0]}")
     repeated = sorted(sorted(where) for where in places.values() if len(where) > 1)
     assert not repeated, "the same lines stand in several places: " + "; ".join(" ~ ".join(w) for w in repeated)

@@ -25,7 +25,7 @@ SCENARIOS = [
 
 
 @pytest.mark.molecule
-@pytest.mark.parametrize(("scenario", "distro", "steps"), SCENARIOS, ids=[f"{s}-{d}" for s, d, _ in SCENARIOS])
+@pytest.mark.parametrize(("scenario", "distro", "steps"), SCENARIOS, ids=[f"{s}-{d}" for s, d, _steps in SCENARIOS])
 def test_molecule_scenario(scenario, distro, steps):
     OUTPUT.mkdir(parents=True, exist_ok=True)
     log = OUTPUT / f"molecule-{scenario}-{distro}.log"
@@ -54,4 +54,4 @@ def test_every_scenario_has_its_own_test_host(distro):
     hosts = {row["Scenario Name"]: row["Instance Name"] for row in instances if row["Driver Name"] == "docker"}
     assert hosts, listing
     assert hosts == {scenario: f"jhub-{scenario}-{distro}" for scenario in hosts}, hosts
-    assert {row["Scenario Name"] for row in instances} >= {scenario for scenario, _, _ in SCENARIOS}
+    assert {row["Scenario Name"] for row in instances} >= {scenario for scenario, _distro, _steps in SCENARIOS}

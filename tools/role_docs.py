@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Generate each role's README.md from its meta/argument_specs.yml.
 
     python tools/role_docs.py --write   # rewrite roles/*/README.md

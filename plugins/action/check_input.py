@@ -51,7 +51,7 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
-        _, args = self.validate_argument_spec(argument_spec={
+        _validation, args = self.validate_argument_spec(argument_spec={
             "rules": {"type": "list", "elements": "raw", "default": []},
             "files": {"type": "dict", "default": {}},
             "entry_point": {"type": "str"},

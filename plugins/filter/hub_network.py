@@ -8,7 +8,7 @@ import ipaddress
 
 DOCUMENTATION = """
 name: hub_network
-author: jhub.docker maintainers
+author: jhub.docker maintainers (!UNKNOWN)
 version_added: 0.1.0
 short_description: Gateway, hub address and user range of the hub network
 description:

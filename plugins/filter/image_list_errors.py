@@ -8,7 +8,7 @@ from ansible_collections.jhub.docker.plugins.module_utils.references import imag
 
 DOCUMENTATION = """
 name: image_list_errors
-author: jhub.docker maintainers
+author: jhub.docker maintainers (!UNKNOWN)
 version_added: 0.1.0
 short_description: Problems of a list of user-server images
 description:

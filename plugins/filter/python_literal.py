@@ -8,7 +8,7 @@ import json
 
 DOCUMENTATION = """
 name: python_literal
-author: jhub.docker maintainers
+author: jhub.docker maintainers (!UNKNOWN)
 version_added: 0.1.0
 short_description: Render data as a Python literal
 description:

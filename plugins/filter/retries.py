@@ -8,8 +8,8 @@ import math
 
 DOCUMENTATION = """
 name: retries
-author: jhub.docker maintainers
-version_added: 0.1.0
+author: jhub.docker maintainers (!UNKNOWN)
+version_added: 0.2.0
 short_description: Retries that cover a timeout
 description:
   - For a task with C(until), C(delay) and C(retries) that must wait up to a timeout, returns the

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: check_input
-author: jhub.docker maintainers
-version_added: 0.1.0
+author: jhub.docker maintainers (!UNKNOWN)
+version_added: 0.2.0
 short_description: Check a role's input beyond its argument spec, in one task
 description:
   - Fails, before anything changes, with one message per problem, each naming the variable.

@@ -8,7 +8,7 @@ from ansible_collections.jhub.docker.plugins.module_utils.references import is_i
 
 DOCUMENTATION = """
 name: image_reference
-author: jhub.docker maintainers
+author: jhub.docker maintainers (!UNKNOWN)
 version_added: 0.1.0
 short_description: Is a string a valid Docker image reference
 description:

@@ -91,7 +91,7 @@ def users():
 
 
 def test_user_container_has_its_limits_and_no_privileges(users):
-    (client, name), _ = users
+    (client, name), _victim = users
     config = container(name)["HostConfig"]
     assert config["Privileged"] is False
     assert config["Memory"] == MEM_LIMIT and MEM_LIMIT > 0, (config["Memory"], MEM_LIMIT)
@@ -113,19 +113,19 @@ def test_user_container_has_its_limits_and_no_privileges(users):
 
 def test_listeners_are_reachable_from_the_host(users):
     """The control: every target that the kernel must not reach answers from the host."""
-    (_, _), (_, victim) = users
+    _attacker, (_victim_client, victim) = users
     victim_server = container(victim)["NetworkSettings"]["Networks"]
     address = next(iter(victim_server.values()))["IPAddress"]
     assert from_host([METADATA, *HOST_LISTENERS, f"{address}:8888"]) == ["open"] * (len(HOST_LISTENERS) + 2)
 
 
 def test_kernel_cannot_reach_the_cloud_metadata_service(users):
-    (client, name), _ = users
+    (client, name), _victim = users
     assert from_kernel(client, name, [METADATA]) != ["open"]
 
 
 def test_kernel_cannot_reach_the_hosts_own_services(users):
-    (client, name), _ = users
+    (client, name), _victim = users
     seen = from_kernel(client, name, HOST_LISTENERS)
     assert "open" not in seen, dict(zip(HOST_LISTENERS, seen))
 
@@ -140,11 +140,10 @@ def test_kernel_cannot_reach_another_users_server(users):
 
 def test_kernel_cannot_reach_the_proxy_api(users):
     """The hub container is reachable (it must be), but only its hub API, not the proxy's REST API."""
-    (client, name), _ = users
+    (client, name), _victim = users
     assert from_kernel(client, name, ["jupyterhub:8081", "jupyterhub:8001"]) == ["open", "ConnectionRefusedError"]
 
 
 def test_kernel_still_reaches_the_outside(users):
-    (client, name), _ = users
+    (client, name), _victim = users
     assert from_kernel(client, name, [OUTSIDE]) == ["open"]
-

@@ -67,11 +67,11 @@ def test_lockout_after_failed_logins_and_its_end(admin):
     assert SENT in HubClient(URL).signup(name, password)
     admin.authorize(name)
     # One failure fewer than allowed: the right password still works (and resets the count).
-    for _ in range(FAILED_LOGINS - 1):
+    for _attempt in range(FAILED_LOGINS - 1):
         assert refused(HubClient(URL).login(name, password + "-wrong"))
     assert HubClient(URL).login(name, password).status_code == 302
     # As many failures as allowed: now even the right password is refused...
-    for _ in range(FAILED_LOGINS):
+    for _attempt in range(FAILED_LOGINS):
         assert refused(HubClient(URL).login(name, password + "-wrong"))
     locked_at = time.monotonic()
     assert refused(HubClient(URL).login(name, password))

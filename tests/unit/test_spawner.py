@@ -161,10 +161,10 @@ def test_returns_once_the_server_answers(db, monkeypatch):
         finally:
             server.stop()
 
-    (ip, port), _, took = asyncio.run(scenario())
+    (ip, port), _began, took = asyncio.run(scenario())
 
     assert (ip, port) == ("127.0.0.1", server.port)
-    assert [(path, code) for _, path, code in server.requests] == [("/user/alice/api", 503)] * 3 + [
+    assert [(path, code) for _at, path, code in server.requests] == [("/user/alice/api", 503)] * 3 + [
         ("/user/alice/api", 200)
     ]
     # Three waits of one interval each, and not many more: it did not return before the 200, nor long after it.
@@ -187,9 +187,9 @@ def test_any_answer_below_500_counts(db, monkeypatch, status):
         finally:
             server.stop()
 
-    _, _, took = asyncio.run(scenario())
+    _address, _began, took = asyncio.run(scenario())
 
-    assert [code for _, _, code in server.requests] == [status]
+    assert [code for _at, _path, code in server.requests] == [status]
     assert took < 0.1
 
 
@@ -209,13 +209,13 @@ def test_gives_up_after_http_timeout(db, monkeypatch, listening):
         finally:
             server.stop()
 
-    _, _, took = asyncio.run(scenario())
+    _address, _began, took = asyncio.run(scenario())
 
     # The container started after 0.2 s; http_timeout counts from there.
     assert 1.2 <= took < 1.2 + SLACK
     if listening:
         assert len(server.requests) >= 10
-        assert {code for _, _, code in server.requests} == {503}
+        assert {code for _at, _path, code in server.requests} == {503}
 
 
 def test_gives_up_within_start_timeout(db, monkeypatch):
@@ -232,7 +232,7 @@ def test_gives_up_within_start_timeout(db, monkeypatch):
         finally:
             server.stop()
 
-    _, began, took = asyncio.run(scenario())
+    _address, began, took = asyncio.run(scenario())
 
     # start_timeout counts from the call of start(), before the container started, and leaves the
     # hub one second: 2 - 1 = 1 s in all, although http_timeout alone would allow 0.5 + 1 = 1.5 s.
@@ -252,7 +252,7 @@ def test_returns_when_the_container_exits(db, monkeypatch):
         stub_docker_start(monkeypatch, port)
         return await timed_start(spawner)
 
-    _, _, took = asyncio.run(scenario())
+    _address, _began, took = asyncio.run(scenario())
 
     # The real DockerSpawner.poll() asked Docker once, found the container exited, and start() returned.
     assert docker.inspected == 1
@@ -271,7 +271,7 @@ def test_polls_the_running_container_every_few_seconds(db, monkeypatch):
         stub_docker_start(monkeypatch, port)
         return await timed_start(spawner)
 
-    _, _, took = asyncio.run(scenario())
+    _address, _began, took = asyncio.run(scenario())
 
     assert 1.0 <= took < 1.0 + SLACK
     assert docker.inspected == 2  # at about 0.4 and 0.8 s
@@ -291,7 +291,7 @@ def test_check_interval_0_does_not_check(db, monkeypatch):
         finally:
             server.stop()
 
-    (ip, port), _, took = asyncio.run(scenario())
+    (ip, port), _began, took = asyncio.run(scenario())
 
     assert (ip, port) == ("127.0.0.1", server.port)
     assert server.requests == []
@@ -326,7 +326,7 @@ def test_concurrent_spawns_share_the_check_rate(db, monkeypatch):
     # 8 waiting spawns sleep 0.1 * 8/4 = 0.2 s each: about 8 * 1 / 0.2 = 40 checks in the second,
     # where 8 spawns checking every 0.1 s on their own would make about 80.
     assert 32 <= len(server.requests) <= 50, len(server.requests)
-    assert {path for _, path, _ in server.requests} == {f"/user/user{n}/api" for n in range(8)}
+    assert {path for _at, path, _code in server.requests} == {f"/user/user{n}/api" for n in range(8)}
 
 
 def test_docker_calls_run_in_a_pool_of_docker_threads(db, monkeypatch):

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Fill /volume with files that a careless backup would lose (run as root in a one-off container)."""
 
 import os

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Print every entry below /volume (and /volume itself) as JSON: type, mode, owner, size,
 sha256, link target, mtime and the other names of the same inode (hard links)."""
 

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Make sure the admin account exists in NativeAuthenticator's table, with its password.
 
 The hub container of the jhub.docker jupyterhub role runs it at every start, with JupyterHub as

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Load a candidate jupyterhub_config.py the way JupyterHub does, without starting anything.
 
 Run by the jhub.docker jupyterhub role in a one-off container of the hub image before the

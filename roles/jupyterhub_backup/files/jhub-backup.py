@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Archive Docker volumes and the hub state, and restore them.
 
 Run by the jhub.docker jupyterhub_backup role in one-off containers of the hub image
