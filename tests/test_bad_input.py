@@ -70,6 +70,7 @@ CASES = [
         ["jhub_user_container must hold {username}", "jupyter-user"],
     ),
     ("playbooks/jupyterhub.yml", {"jupyterhub_spawner_mem_limit": "2 gigs"}, ["jupyterhub_spawner_mem_limit", "2 gigs"]),
+    ("playbooks/jupyterhub.yml", {"jupyterhub_spawner_mem_limit": "64k"}, ["jupyterhub_spawner_mem_limit must be a size of at least 128M", "64k"]),
     ("playbooks/jupyterhub.yml", {"jhub_pip_index_url": "pypi.mirror.internal/simple"},
      ["jhub_pip_index_url must be empty or an http(s) URL", "pypi.mirror.internal/simple"]),
     ("playbooks/jupyterhub.yml", {"jhub_jupyterhub_version": "6.1.1"}, ["jhub_jupyterhub_version 6.1.1", "statsd"]),

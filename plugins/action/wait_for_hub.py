@@ -30,7 +30,7 @@ class ActionModule(ActionBase):
             "timeout": {"type": "int", "default": 180},
         })
         result["changed"] = False
-        if self._task.check_mode:
+        if self._play_context.check_mode:
             result["skipped"] = True
             return result
         container, started, first = args["container"], time.monotonic(), None

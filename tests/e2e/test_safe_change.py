@@ -47,9 +47,10 @@ def live_hub() -> dict:
     return state
 
 
-def redeploy(extra_vars: dict) -> tuple[subprocess.CompletedProcess, float]:
+def redeploy(extra_vars: dict, *args: str) -> tuple[subprocess.CompletedProcess, float]:
     started = time.monotonic()
-    result = subprocess.run(f"{REDEPLOY} -e {shlex.quote(json.dumps(extra_vars))}", shell=True, capture_output=True,
+    command = " ".join([REDEPLOY, "-e", shlex.quote(json.dumps(extra_vars)), *map(shlex.quote, args)])
+    result = subprocess.run(command, shell=True, capture_output=True,
                             text=True, timeout=900, check=False, env={**os.environ, "ANSIBLE_NOCOLOR": "1"})
     return result, time.monotonic() - started
 
@@ -89,20 +90,26 @@ def user() -> tuple[HubClient, str]:
     return client, name
 
 
-def test_redeploy_with_a_change_the_hub_refuses_leaves_the_live_hub_serving(user):
-    """Valid Python that JupyterHub refuses at start (a role name it does not allow): the candidate hub fails,
-    the live one is not touched, and the user's server answers through the proxy during the whole play."""
+@pytest.mark.parametrize(("extra_vars", "args", "error"), [
+    # The whole play, as an operator runs it.
+    ({"jupyterhub_roles": [{"name": "x", "scopes": ["read:users"]}]}, (), "Invalid role name: 'x'"),
+    ({"jupyterhub_roles": [{"name": "reader", "scopes": ["read:nothing"]}]}, ("--tags", "config"),
+     "Scope 'read:nothing' for role reader does not exist"),
+], ids=["role-name", "unknown-scope"])
+def test_redeploy_with_a_change_the_hub_refuses_leaves_the_live_hub_serving(user, extra_vars, args, error):
+    """Valid Python that JupyterHub refuses at start: the candidate hub fails, the live one is not touched,
+    and the user's server answers through the proxy during the whole play."""
     client, name = user
     before = live_hub()
     watcher = Watcher(client, name)
     watcher.start()
-    result, took = redeploy({"jupyterhub_roles": [{"name": "x", "scopes": ["read:users"]}]})
+    result, took = redeploy(extra_vars, *args)
     watcher.stop()
-    print(f"bad role: the play failed after {took:.1f} s; the user's server answered {watcher.ok} times meanwhile")
+    print(f"{error}: the play failed after {took:.1f} s; the user's server answered {watcher.ok} times meanwhile")
     assert result.returncode != 0, result.stdout[-3000:]
     flat = " ".join(result.stdout.split())
     assert "The hub does not start with the new configuration" in flat, result.stdout[-3000:]
-    assert "Invalid role name: 'x'" in flat, result.stdout[-3000:]
+    assert error in flat, result.stdout[-3000:]
     assert took < FAIL_WITHIN, f"the play took {took:.0f} s to fail"
     assert live_hub() == before
     assert watcher.ok >= 5 and not watcher.failed, (watcher.ok, watcher.failed)
