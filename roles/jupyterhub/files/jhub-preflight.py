@@ -27,10 +27,13 @@ READY = "JupyterHub is now running"
 HUB_API = "http://127.0.0.1:8081"
 # What the candidate changes for its run: its own copy of the state, its own loopback, no cleanup.
 OVERRIDES = """
+from urllib.parse import urlsplit
 c = get_config()  # noqa: F821
 load_subconfig({config!r})  # noqa: F821
 c.JupyterHub.db_url = {db_url!r}
 c.JupyterHub.cookie_secret_file = {cookie_secret!r}
+# The proxy on the loopback (the container has no other interface), under the same path.
+c.JupyterHub.bind_url = "http://127.0.0.1:8000" + urlsplit(c.JupyterHub.get("bind_url", "")).path
 c.JupyterHub.hub_bind_url = {hub_api!r}
 c.JupyterHub.hub_connect_url = {hub_api!r}
 c.JupyterHub.cleanup_servers = False
@@ -42,7 +45,7 @@ def copy_state(live_db: Path, live_secret: Path, work: Path) -> None:
     """The live database through SQLite's backup API (consistent while the live hub writes), and
     the cookie secret; a first deployment has neither and starts from nothing, as the hub would."""
     if live_db.is_file():
-        source = sqlite3.connect(f"file:{live_db}?mode=ro", uri=True)
+        source = sqlite3.connect(f"file:{live_db}?mode=ro", uri=True, timeout=30)
         target = sqlite3.connect(work / "jupyterhub.sqlite")
         with target:
             source.backup(target)
