@@ -58,6 +58,10 @@ CASES = [
     ("playbooks/jupyterhub.yml", {"jupyterhub_admin_password": "short"}, ["jupyterhub_admin_password is required", "too short"]),
     ("playbooks/jupyterhub.yml", {"jupyterhub_port": 70000}, ["jupyterhub_port must be 1-65535", "70000"]),
     ("playbooks/jupyterhub.yml", {"jupyterhub_port": "http"}, ["jupyterhub_port", "int"]),
+    # An address Docker would misread: a wrong one must not turn into "every interface".
+    ("playbooks/jupyterhub.yml", {"jupyterhub_bind_address": "999.1.1.1"}, ["jupyterhub_bind_address must be an IP address", "999.1.1.1"]),
+    ("playbooks/jupyterhub.yml", {"jupyterhub_bind_address": "localhost"}, ["jupyterhub_bind_address must be an IP address", "localhost"]),
+    ("playbooks/jupyterhub.yml", {"jupyterhub_bind_address": ""}, ["jupyterhub_bind_address must be an IP address", "(got '')"]),
     ("playbooks/jupyterhub.yml", {"jupyterhub_authenticator": {"open_sigup": True}}, ["jupyterhub_authenticator.open_sigup", "open_signup"]),
     ("playbooks/jupyterhub.yml", {"jhub_registry_free": "true"}, ["jhub_registry_free must be true or false, not the str 'true'"]),
     (
@@ -66,6 +70,7 @@ CASES = [
         ["jhub_user_container must hold {username}", "jupyter-user"],
     ),
     ("playbooks/jupyterhub.yml", {"jupyterhub_spawner_mem_limit": "2 gigs"}, ["jupyterhub_spawner_mem_limit", "2 gigs"]),
+    ("playbooks/jupyterhub.yml", {"jupyterhub_spawner_mem_limit": "64k"}, ["jupyterhub_spawner_mem_limit must be a size of at least 128M", "64k"]),
     ("playbooks/jupyterhub.yml", {"jhub_pip_index_url": "pypi.mirror.internal/simple"},
      ["jhub_pip_index_url must be empty or an http(s) URL", "pypi.mirror.internal/simple"]),
     ("playbooks/jupyterhub.yml", {"jhub_jupyterhub_version": "6.1.1"}, ["jhub_jupyterhub_version 6.1.1", "statsd"]),
@@ -190,6 +195,13 @@ def test_bad_input_is_refused_and_changes_nothing(unchanged_host, playbook, extr
         assert word in result.stdout, f"{word!r} not in the error:\n{result.stdout[-3000:]}"
     counters = recap(result.stdout)
     assert counters["failed"] == 1 and counters["changed"] == 0, counters
+
+
+def test_a_range_error_names_only_the_wrong_value(unchanged_host):
+    result = run_playbook("playbooks/jupyterhub.yml", {"jupyterhub_spawner_http_timeout": 0})
+    assert_refused(result, ["jupyterhub_spawner_http_timeout must be 1 or more seconds (got 0)"])
+    for right in ("jupyterhub_spawner_start_timeout", "jupyterhub_health_timeout", "minimum_password_length", "jupyterhub_port"):
+        assert right not in result.stdout, f"the error names {right}, whose value is right:\n{result.stdout[-3000:]}"
 
 
 def assert_refused(result, words):

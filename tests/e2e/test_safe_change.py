@@ -1,0 +1,153 @@
+"""A change goes live only after a real hub has started with it; a change that fails after the switch rolls back.
+
+Each test runs the deployment again with one bad change (JHUB_REDEPLOY, as the operator would) against
+the hub under test, and watches what a user sees meanwhile. Configured by the environment:
+  JHUB_URL, JHUB_ADMIN_USER, JHUB_ADMIN_PASSWORD  the hub and its admin
+  JHUB_REDEPLOY                                   shell command that runs the deployment again
+  JHUB_HOST_EXEC                                  command prefix that runs a command on the hub's host
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import threading
+import time
+import uuid
+
+import pytest
+import requests
+
+from hubclient import HubClient
+
+URL = os.environ.get("JHUB_URL", "")
+ADMIN = os.environ.get("JHUB_ADMIN_USER", "admin")
+ADMIN_PASSWORD = os.environ.get("JHUB_ADMIN_PASSWORD", "")
+REDEPLOY = os.environ.get("JHUB_REDEPLOY", "")
+HOST_EXEC = shlex.split(os.environ.get("JHUB_HOST_EXEC", ""))
+RUN = uuid.uuid4().hex[:6]
+# The bar: from the start of the play with a bad change to its failure.
+FAIL_WITHIN = 60
+
+pytestmark = pytest.mark.skipif(not (REDEPLOY and HOST_EXEC), reason="JHUB_REDEPLOY or JHUB_HOST_EXEC is not set")
+
+
+def on_host(*argv: str) -> str:
+    return subprocess.run([*HOST_EXEC, *argv], capture_output=True, text=True, timeout=120, check=True).stdout.strip()
+
+
+def live_hub() -> dict:
+    """The hub container's identity and the live configuration on disk."""
+    state = json.loads(on_host("docker", "inspect", "--format",
+                               '{"id": {{json .Id}}, "started": {{json .State.StartedAt}}, "image": {{json .Image}}}',
+                               "jupyterhub"))
+    state["config"] = on_host("sha256sum", "/srv/jupyterhub/jupyterhub_config.py").split()[0]
+    return state
+
+
+def redeploy(extra_vars: dict, *args: str) -> tuple[subprocess.CompletedProcess, float]:
+    started = time.monotonic()
+    command = " ".join([REDEPLOY, "-e", shlex.quote(json.dumps(extra_vars)), *map(shlex.quote, args)])
+    result = subprocess.run(command, shell=True, capture_output=True,
+                            text=True, timeout=900, check=False, env={**os.environ, "ANSIBLE_NOCOLOR": "1"})
+    return result, time.monotonic() - started
+
+
+class Watcher(threading.Thread):
+    """A user's requests to their own server through the proxy, twice a second, while a play runs."""
+
+    def __init__(self, client: HubClient, name: str):
+        super().__init__(daemon=True)
+        self.client, self.name = client, name
+        self.ok, self.failed, self.stopped = 0, [], threading.Event()
+
+    def run(self):
+        while not self.stopped.is_set():
+            try:
+                response = self.client.http.get(f"{URL}/user/{self.name}/api/status", timeout=5)
+                if response.status_code == 200:
+                    self.ok += 1
+                else:
+                    self.failed.append(f"HTTP {response.status_code}")
+            except requests.RequestException as error:
+                self.failed.append(type(error).__name__)
+            self.stopped.wait(0.5)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def user() -> tuple[HubClient, str]:
+    admin = HubClient(URL)
+    assert admin.login(ADMIN, ADMIN_PASSWORD).status_code == 302
+    name = f"carl{RUN}"
+    client = HubClient(URL)
+    client.join(admin, name, f"Stable-Table-{RUN}-Lamp")
+    return client, name
+
+
+@pytest.mark.parametrize(("extra_vars", "args", "error"), [
+    # The whole play, as an operator runs it.
+    ({"jupyterhub_roles": [{"name": "x", "scopes": ["read:users"]}]}, (), "Invalid role name: 'x'"),
+    ({"jupyterhub_roles": [{"name": "reader", "scopes": ["read:nothing"]}]}, ("--tags", "config"),
+     "Scope 'read:nothing' for role reader does not exist"),
+], ids=["role-name", "unknown-scope"])
+def test_redeploy_with_a_change_the_hub_refuses_leaves_the_live_hub_serving(user, extra_vars, args, error):
+    """Valid Python that JupyterHub refuses at start: the candidate hub fails, the live one is not touched,
+    and the user's server answers through the proxy during the whole play."""
+    client, name = user
+    before = live_hub()
+    watcher = Watcher(client, name)
+    watcher.start()
+    result, took = redeploy(extra_vars, *args)
+    watcher.stop()
+    print(f"{error}: the play failed after {took:.1f} s; the user's server answered {watcher.ok} times meanwhile")
+    assert result.returncode != 0, result.stdout[-3000:]
+    flat = " ".join(result.stdout.split())
+    assert "The hub does not start with the new configuration" in flat, result.stdout[-3000:]
+    assert error in flat, result.stdout[-3000:]
+    assert took < FAIL_WITHIN, f"the play took {took:.0f} s to fail"
+    assert live_hub() == before
+    assert watcher.ok >= 5 and not watcher.failed, (watcher.ok, watcher.failed)
+
+
+def assert_rolled_back(user, before: dict, result: subprocess.CompletedProcess, took: float, cause: str) -> None:
+    """The play failed in time, said why and that it rolled back; the previous configuration and image
+    run again, and the hub and the user's server answer."""
+    client, name = user
+    print(f"{cause}: the play failed after {took:.1f} s")
+    assert result.returncode != 0, result.stdout[-3000:]
+    flat = " ".join(result.stdout.split())
+    assert "Rolled back" in flat and cause in flat, result.stdout[-4000:]
+    assert took < FAIL_WITHIN, f"the play took {took:.0f} s to fail"
+    after = live_hub()
+    assert after["config"] == before["config"] and after["image"] == before["image"], (before, after)
+    assert requests.get(f"{URL}/hub/health", timeout=10).status_code == 200
+    assert client.server_api(name, "GET", "/status").status_code == 200
+
+
+def test_redeploy_that_fails_after_the_switch_rolls_back(user):
+    """A configuration that only the live hub refuses (it fails where the Docker socket is): the preflight
+    passes, the live hub exits, the wait fails at once, and the previous configuration comes back."""
+    before = live_hub()
+    extra = ("import os\nif os.path.exists('/var/run/docker.sock'):\n"
+             "    raise SystemExit('jhub-test: this configuration fails in the live hub only')")
+    result, took = redeploy({"jupyterhub_extra_config": extra})
+    assert_rolled_back(user, before, result, took, "fails in the live hub only")
+
+
+def test_redeploy_onto_a_taken_port_rolls_back(user):
+    """The new container cannot publish its port (another container holds it): the previous hub is recreated
+    with its own port and image, and answers again."""
+    before = live_hub()
+    on_host("docker", "run", "--detach", "--name", "jhub-test-port-taker", "--publish", "18999:9",
+            "--entrypoint", "sleep", before["image"], "600")
+    try:
+        result, took = redeploy({"jupyterhub_port": 18999})
+    finally:
+        on_host("docker", "rm", "--force", "jhub-test-port-taker")
+    assert_rolled_back(user, before, result, took, "18999")
