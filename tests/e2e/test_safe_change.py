@@ -47,9 +47,9 @@ def live_hub() -> dict:
     return state
 
 
-def redeploy(extra_vars: dict, *args: str) -> tuple[subprocess.CompletedProcess, float]:
+def redeploy(extra_vars: dict | None, *args: str) -> tuple[subprocess.CompletedProcess, float]:
     started = time.monotonic()
-    command = " ".join([REDEPLOY, "-e", shlex.quote(json.dumps(extra_vars)), *map(shlex.quote, args)])
+    command = " ".join([REDEPLOY, *(["-e", shlex.quote(json.dumps(extra_vars))] if extra_vars else []), *map(shlex.quote, args)])
     result = subprocess.run(command, shell=True, capture_output=True,
                             text=True, timeout=900, check=False, env={**os.environ, "ANSIBLE_NOCOLOR": "1"})
     return result, time.monotonic() - started
@@ -151,3 +151,24 @@ def test_redeploy_onto_a_taken_port_rolls_back(user):
     finally:
         on_host("docker", "rm", "--force", "jhub-test-port-taker")
     assert_rolled_back(user, before, result, took, "18999")
+
+
+def published() -> dict:
+    return json.loads(on_host("docker", "inspect", "--format", "{{json .HostConfig.PortBindings}}", "jupyterhub")) or {}
+
+
+def test_redeploy_publishes_exactly_the_wanted_port_and_address(user):
+    """A changed port and bind address, given as an operator types them (-e name=value, strings): the hub is
+    published there and nowhere else; the next run without them puts the scenario's own back."""
+    client, name = user
+    before = published()
+    result, _took = redeploy(None, "-e", "jupyterhub_port=18998", "-e", "jupyterhub_bind_address=127.0.0.1")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert published() == {"8000/tcp": [{"HostIp": "127.0.0.1", "HostPort": "18998"}]}, published()
+    health = "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:18998/hub/health').status)"
+    assert on_host("python3", "-c", health) == "200"
+    result, _took = redeploy(None)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert published() == before, published()
+    assert requests.get(f"{URL}/hub/health", timeout=10).status_code == 200
+    assert client.server_api(name, "GET", "/status").status_code == 200

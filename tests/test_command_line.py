@@ -1,0 +1,72 @@
+"""Every number and boolean of every role, given on the command line as `-e name=value` (always a string).
+
+A number must pass: its checks read it as a number (a canary, a wrong value of another variable of the
+same role, proves that the play got to those checks and refused only the canary). A boolean is refused
+with a message that names the variable and shows the JSON form, since Ansible's conditionals refuse a
+string. Either way, nothing changes on the host and no internal error shows.
+"""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from conftest import ROOT, recap, run_playbook
+
+# The playbook that runs each entry point, and the canary that its own checks refuse.
+PLAYBOOKS = {
+    ("docker_engine", "main"): "docker_engine", ("image_build", "main"): "base_image", ("jhub", "main"): "jupyterhub",
+    ("jupyterhub", "main"): "jupyterhub", ("jupyterhub_backup", "backup"): "backup",
+    ("jupyterhub_backup", "restore"): "restore", ("jupyterhub_network", "main"): "jupyterhub_network",
+    ("jupyterhub_tls", "main"): "jupyterhub_tls",
+}
+CANARIES = {
+    "docker_engine": ({"docker_engine_users": ["no-such-user-jhub"]}, "no-such-user-jhub"),
+    "jupyterhub": ({"jupyterhub_admin_password": ""}, "jupyterhub_admin_password is required"),
+    "backup": ({"jupyterhub_backup_root": "backups/jhub"}, "jupyterhub_backup_root must be an absolute path"),
+    "restore": ({"jupyterhub_backup_root": "backups/jhub", "jupyterhub_backup_restore_all_users": True},
+                "jupyterhub_backup_root must be an absolute path"),
+    "jupyterhub_tls": ({"jhub_tls_mode": "selfsigned", "jupyterhub_tls_domain": "Not A Domain"},
+                       "needs jupyterhub_tls_domain"),
+}
+
+
+def _options() -> list[tuple[str, str, str, str]]:
+    """(playbook, option, type, value) of every top-level int, float and bool option of every entry point."""
+    found = []
+    for path in sorted(ROOT.glob("roles/*/meta/argument_specs.yml")):
+        role = path.parent.parent.name
+        for entry_point, spec in yaml.safe_load(path.read_text())["argument_specs"].items():
+            for name, option in spec.get("options", {}).items():
+                if option.get("type") in ("int", "float", "bool"):
+                    value = "true" if option["type"] == "bool" else str(option["default"])
+                    found.append((PLAYBOOKS[(role, entry_point)], name, option["type"], value))
+    return found
+
+
+def test_every_number_and_boolean_is_covered():
+    kinds = {kind for _playbook, _name, kind, _value in _options()}
+    assert kinds == {"int", "float", "bool"} and len(_options()) >= 30, _options()
+
+
+@pytest.mark.parametrize(("playbook", "name", "kind", "value"), _options(),
+                         ids=[f"{name}={value}" for _playbook, name, _kind, value in _options()])
+def test_command_line_form(unchanged_host, playbook, name, kind, value):
+    if kind == "bool":
+        result = run_playbook(f"playbooks/{playbook}.yml", None, "-e", f"{name}={value}")
+        words = [f"{name} must be true or false, not the str 'true'", f"-e '{{\"{name}\": true}}'"]
+    else:
+        canary, canary_words = CANARIES[playbook]
+        result = run_playbook(f"playbooks/{playbook}.yml", canary, "-e", f"{name}={value}")
+        words = [canary_words]
+    flat = " ".join(result.stdout.split())
+    assert result.returncode != 0, result.stdout[-3000:]
+    for word in words:
+        assert word in flat, f"{word!r} not in the error:\n{result.stdout[-3000:]}"
+    assert "Error rendering" not in flat and "Traceback" not in flat, result.stdout[-3000:]
+    if kind != "bool":
+        # Only the canary is wrong: the number itself passed its checks.
+        failed = flat[flat.index("[ERROR]"):] if "[ERROR]" in flat else flat
+        assert f"{name} must" not in failed and f"'{name}'" not in failed, result.stdout[-3000:]
+    counters = recap(result.stdout)
+    assert counters["failed"] == 1 and counters["changed"] == 0, counters
