@@ -112,7 +112,7 @@ class Hub:
         loop.close()
 
 
-def hub_config(authenticator_class: type, **native: object) -> Config:
+def hub_config(authenticator_class: type | str, **native: object) -> Config:
     """The hub's Config as jupyterhub_config.py makes it, with c.NativeAuthenticator.<key> = value."""
     c = Config()
     c.JupyterHub.authenticator_class = authenticator_class
@@ -381,8 +381,9 @@ def test_admin_pages_refuse_other_users(hub):
 
 
 def test_native_settings_apply(tmp_path):
-    """c.NativeAuthenticator.* reaches the subclass: no sign-up page, no link to it."""
-    hub = Hub(tmp_path, hub_config(JhubNativeAuthenticator, enable_signup=False)).start()
+    """Named as jupyterhub_config.py names it; c.NativeAuthenticator.* reaches it: no sign-up page, no link to it."""
+    config = hub_config("jhub_docker.nativeauth.JhubNativeAuthenticator", enable_signup=False)
+    hub = Hub(tmp_path, config).start()
     try:
         assert type(hub.app.authenticator) is JhubNativeAuthenticator  # pylint: disable=unidiomatic-typecheck
         assert requests.get(hub.url("signup"), timeout=10).status_code == 404
