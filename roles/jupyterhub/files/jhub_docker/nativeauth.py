@@ -1,6 +1,6 @@
 """NativeAuthenticator with handlers that work under JupyterHub 5 and 6.
 
-NativeAuthenticator 1.3.0 was written for JupyterHub 4. Its handlers break on newer hubs:
+The handlers of NativeAuthenticator 1.3.0 (its latest release) predate two changes of JupyterHub:
 
 - JupyterHub 6 removed ``BaseHandler.statsd``; NativeAuthenticator's login POST still times the
   authentication with it, so every login attempt fails with an AttributeError (500).
