@@ -15,7 +15,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export JHUB_DISTROS := $(DISTROS)
 
-.PHONY: help deploy test lint unit molecule docs changelog venv clean bench bench-venv bench-deploy
+.PHONY: help deploy test test-packages lint unit molecule docs changelog venv clean bench bench-venv bench-deploy
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -23,8 +23,19 @@ help: ## Show the targets
 deploy: venv ## Deploy JupyterHub on this machine (inventory/local.yml)
 	ansible-playbook playbooks/site.yml
 
-test: lint ## Run the whole test suite: lint, docs, unit and bad-input tests, the Molecule scenarios
+test: lint test-packages ## Run the whole test suite: lint, docs, unit and bad-input tests, this machine's deployment, Molecule
 	pytest $(PYTEST_ARGS)
+
+# Debian packages the suite needs on this machine (installed when missing; root): debootstrap
+# for the Molecule test-host image, busybox-static for the engine scenario's image archive.
+TEST_PACKAGES := debootstrap busybox-static
+
+test-packages:
+	@missing=$$(for p in $(TEST_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "Installing $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
 
 lint: venv ## yamllint and ansible-lint (production profile)
 	yamllint --strict .
@@ -61,8 +72,10 @@ changelog: venv ## Lint changelogs/fragments and regenerate CHANGELOG.md (antsib
 
 venv: $(VENV)/.installed
 
+# Debian's system Python makes virtualenvs only with python3-venv: installed when it is missing (root).
 $(VENV)/.installed: requirements.txt
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null \
+		&& $(PYTHON) -m venv $(VENV); }
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 

@@ -1,0 +1,170 @@
+"""The README's main command, `make deploy`, on this machine: the deployment a newcomer gets.
+
+inventory/local.yml: a local connection, Debian's docker.io, and on this machine kind no systemd, so
+that docker_engine starts dockerd itself; the admin password generated into .secrets/admin_password.
+`.ci/run` runs `make deploy` before `make test`, as the README says; where it did not run, the first
+test runs it. Then, against that deployment:
+
+- `make deploy` again, verbose (-vvv): it changes nothing, and no secret is in its output;
+- the end-to-end suite, with the tests that run the deployment again (tests/e2e/test_safe_change.py
+  and the redeploy test of test_hub.py use this machine's own `ansible-playbook playbooks/site.yml`);
+- the engine restarts with a changed daemon option while the hub is up (without systemd, dockerd
+  makes a new socket file, and the hub must be restarted onto it): the hub answers again, its
+  firewall is whole, and a new user's server starts and runs code.
+
+Needs root and a Docker engine (the deploy installs and starts one).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from conftest import BIN, OUTPUT, ROOT, ansible_env, recap, run_playbook
+
+URL = "http://127.0.0.1:8000"
+ADMIN_PASSWORD_FILE = ROOT / ".secrets" / "admin_password"
+SECRETS_DIR = Path("/srv/jupyterhub/secrets")
+COOKIE_SECRET = Path("/var/lib/docker/volumes/jupyterhub-data/_data/jupyterhub_cookie_secret")
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the local deployment needs root")
+
+
+def make_deploy(log: str, **env: str) -> subprocess.CompletedProcess:
+    """`make deploy` as the README gives it; its output also goes to tests/output/<log>."""
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(
+        ["make", "deploy"], cwd=ROOT, env=ansible_env(**env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, timeout=3600, check=False,
+    )
+    (OUTPUT / log).write_text(result.stdout)
+    return result
+
+
+def hub_exists() -> bool:
+    return subprocess.run(["docker", "inspect", "jupyterhub"], capture_output=True, check=False).returncode == 0
+
+
+def healthy(timeout: float = 180) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{URL}/hub/health", timeout=5).status_code == 200:
+                return True
+        except requests.RequestException:
+            pass
+        time.sleep(1)
+    return False
+
+
+@pytest.fixture(scope="module")
+def deployed() -> str:
+    """The deployment made by `make deploy` (made here when it is missing); the admin's password."""
+    if not (hub_exists() and ADMIN_PASSWORD_FILE.is_file()):
+        result = make_deploy("local-deploy-first.log")
+        assert result.returncode == 0, result.stdout[-4000:]
+    assert healthy(), f"{URL}/hub/health does not answer after make deploy"
+    return ADMIN_PASSWORD_FILE.read_text().strip()
+
+
+def secrets(admin_password: str) -> dict[str, str]:
+    """Every secret of the deployment, by where it is kept."""
+    found = {"admin password (.secrets)": admin_password}
+    found.update({f"secrets/{path.name}": path.read_text().strip() for path in SECRETS_DIR.iterdir()})
+    found["cookie secret"] = COOKIE_SECRET.read_text().strip()
+    return found
+
+
+def test_make_deploy_again_changes_nothing_and_prints_no_secret(deployed):
+    """The README's command a second time, at -vvv (every task's module arguments are printed)."""
+    result = make_deploy("local-deploy-vvv.log", ANSIBLE_VERBOSITY="3")
+    assert result.returncode == 0, result.stdout[-4000:]
+    counts = recap(result.stdout)
+    assert counts["changed"] == 0 and counts["failed"] == 0, counts
+    # The search is real: a whole verbose run, and secrets long enough not to match by chance.
+    assert len(result.stdout) > 100_000 and "module_args" in result.stdout, len(result.stdout)
+    found = secrets(deployed)
+    assert {"secrets/ops.token", "secrets/proxy.token", "secrets/admin_password"} <= found.keys(), found.keys()
+    weak = [name for name, value in found.items() if len(value) < 20]
+    assert not weak, f"too short to search for: {weak}"
+    log = subprocess.run(["docker", "logs", "jupyterhub"], capture_output=True, text=True, check=True)
+    leaked = [name for name, value in found.items() if value in result.stdout + log.stdout + log.stderr]
+    assert not leaked, f"in the output of make deploy -vvv or the hub's log: {leaked}"
+
+
+def test_secret_files_are_0600_and_roots(deployed):
+    files = [ADMIN_PASSWORD_FILE, COOKIE_SECRET, *SECRETS_DIR.iterdir()]
+    wrong = {str(path): oct(path.stat().st_mode & 0o777) for path in files
+             if path.stat().st_mode & 0o777 != 0o600 or path.stat().st_uid != 0}
+    assert not wrong, wrong
+
+
+def test_the_lockout_default_is_600_seconds(deployed):
+    """The README's default (the end-to-end suite below proves a lockout is in force)."""
+    config = Path("/srv/jupyterhub/jupyterhub_config.py").read_text()
+    assert "c.NativeAuthenticator.seconds_before_next_try = 600\n" in config
+    assert "c.NativeAuthenticator.allowed_failed_logins = 5\n" in config
+
+
+def test_end_to_end_suite_against_this_machine(deployed):
+    """tests/e2e against the local hub, with the tests that run `ansible-playbook playbooks/site.yml` again.
+
+    Left to the Molecule scenarios: the firewall probes (listeners on the host and a metadata service) and
+    the service-token test (the local inventory declares no service)."""
+    env = ansible_env(
+        JHUB_URL=URL,
+        JHUB_ADMIN_USER="admin",
+        JHUB_ADMIN_PASSWORD=deployed,
+        JHUB_HOST_EXEC="env",
+        JHUB_RESTART_HUB="docker restart --time 0 jupyterhub",
+        JHUB_REDEPLOY=f"{BIN / 'ansible-playbook'} {ROOT / 'playbooks' / 'site.yml'}",
+        JHUB_MIN_PASSWORD_LENGTH="10",
+        JHUB_ALLOWED_FAILED_LOGINS="5",
+        JHUB_SECONDS_BEFORE_NEXT_TRY="600",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-v", "-s", "--durations=0",
+         "-k", "not service_token", "tests/e2e/test_hub.py", "tests/e2e/test_login_security.py",
+         "tests/e2e/test_safe_change.py"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=2400, check=False,
+    )
+    (OUTPUT / "local-e2e.log").write_text(result.stdout)
+    assert result.returncode == 0, result.stdout[-6000:]
+    assert " passed" in result.stdout and "skipped" not in result.stdout, result.stdout[-3000:]
+
+
+def test_engine_restart_with_a_changed_daemon_option_keeps_the_hub(deployed):
+    """docker_engine restarts dockerd for a changed daemon.json while the hub runs: without systemd the socket
+    file is new, and the hub (which bind-mounts it) must be restarted onto it, or no server would start. After
+    the restart the hub answers, the firewall is whole, and a new user's server starts and runs code."""
+    sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+    from hubclient import HubClient  # pylint: disable=import-outside-toplevel
+
+    daemon_before = Path("/etc/docker/daemon.json").read_text()
+    changed = run_playbook("playbooks/docker_engine.yml", {"docker_engine_daemon_options": {"max-concurrent-downloads": 4}})
+    try:
+        assert changed.returncode == 0, changed.stdout[-4000:]
+        assert recap(changed.stdout)["changed"] > 0
+        assert json.loads(Path("/etc/docker/daemon.json").read_text())["max-concurrent-downloads"] == 4
+        assert healthy(), "the hub does not answer after the engine restart"
+        firewall = subprocess.run(["/usr/local/sbin/jhub-network-isolation", "check"], check=False)
+        assert firewall.returncode == 0, "the firewall rules are not whole after the engine restart"
+        admin = HubClient(URL)
+        assert admin.login("admin", deployed).status_code == 302
+        name = f"restart{os.getpid()}"
+        client = HubClient(URL)
+        client.join(admin, name, f"After-Engine-Restart-{os.getpid()}")
+        assert client.execute(name, "print(6 * 7)").strip() == "42"
+        client.stop_server(name)
+    finally:
+        restored = run_playbook("playbooks/docker_engine.yml")
+        assert restored.returncode == 0, restored.stdout[-4000:]
+    assert Path("/etc/docker/daemon.json").read_text() == daemon_before
+    assert healthy(), "the hub does not answer after the engine restart that put daemon.json back"
