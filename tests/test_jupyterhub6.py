@@ -1,0 +1,33 @@
+"""The hub's own Python (tests/unit: the spawner, the NativeAuthenticator layer) under JupyterHub 6 too.
+
+requirements.txt pins the hub image's default JupyterHub (5.5); this runs the same unit tests in a
+virtualenv of their own with JupyterHub 6.1.1 (tests/unit/requirements-jupyterhub6.txt), made once
+under tests/output and made again when that file changes.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from conftest import OUTPUT, ROOT
+
+REQUIREMENTS = ROOT / "tests" / "unit" / "requirements-jupyterhub6.txt"
+VENV = OUTPUT / "venv-jupyterhub6"
+
+
+def test_unit_tests_pass_under_jupyterhub_6():
+    stamp = VENV / ".installed"
+    if not stamp.is_file() or stamp.read_text() != REQUIREMENTS.read_text():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True, timeout=300)
+        subprocess.run([str(VENV / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", "-r",
+                        str(REQUIREMENTS)], check=True, timeout=900)
+        stamp.write_text(REQUIREMENTS.read_text())
+    python = str(VENV / "bin" / "python")
+    version = subprocess.run([python, "-c", "import jupyterhub; print(jupyterhub.__version__)"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    assert version == "6.1.1", version
+    result = subprocess.run([python, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs", "tests/unit"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout and "skipped" not in result.stdout, result.stdout[-2000:]
