@@ -8,6 +8,7 @@ makes it, and checks a real HTTP server on 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
 import threading
 import time
@@ -661,3 +662,56 @@ def test_the_wait_for_a_slot_is_bounded(db, monkeypatch):
     assert begun(log) == ["holder"]
     assert (JhubDockerSpawner.slots.busy, JhubDockerSpawner.slots.line) == (0, [])
 
+
+# --- The role's jupyterhub_config.py ----------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+RENDER = """
+- hosts: localhost
+  gather_facts: false
+  vars_files: {vars_files}
+  tasks:
+    - ansible.builtin.template: {{src: {src}, dest: {dest}/defaults.py, mode: "0600"}}
+    - ansible.builtin.template: {{src: {src}, dest: {dest}/set.py, mode: "0600"}}
+      vars: {{jupyterhub_spawner_concurrent_starts: "3", jupyterhub_spawner_start_timeout: 60, jupyterhub_spawner_queue_timeout: 100}}
+"""
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> dict[str, str]:
+    """jupyterhub_config.py as the role renders it (without facts: no vCPU count), with defaults and with some set."""
+    out = tmp_path_factory.mktemp("rendered")
+    playbook = out / "render.yml"
+    vars_files = [str(ROOT / "roles" / role / kind / "main.yml") for role in ("jhub", "jupyterhub") for kind in ("defaults", "vars")]
+    src = ROOT / "roles/jupyterhub/templates/srv/jupyterhub/jupyterhub_config.py.j2"
+    playbook.write_text(RENDER.format(vars_files=vars_files, src=src, dest=out))
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+         "-e", f"ansible_python_interpreter={sys.executable}", str(playbook)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return {name: (out / f"{name}.py").read_text() for name in ("defaults", "set")}
+
+
+def admission_settings(db, name: str, config_text: str) -> tuple[int, int, float, int]:
+    """(concurrent_spawn_limit, concurrent_starts, queue_timeout, start_timeout) as the hub and its spawners get them."""
+    c = Config()
+    wanted = ("c.JupyterHub.concurrent_spawn_limit", "c.JhubDockerSpawner.concurrent_starts",
+              "c.JhubDockerSpawner.queue_timeout", "c.DockerSpawner.start_timeout")
+    lines = [line for line in config_text.splitlines() if line.startswith(wanted)]
+    assert len(lines) == len(wanted), lines
+    exec("\n".join(lines), {"c": c})  # noqa: S102 (the role's own template)
+    hub = JupyterHub(config=c)
+    orm_user = orm.User(name=name)
+    db.add(orm_user)
+    db.commit()
+    spawner = User(orm_user, {"config": c, "spawner_class": JhubDockerSpawner}).spawners[""]
+    return hub.concurrent_spawn_limit, spawner.concurrent_starts, spawner.queue_timeout, spawner.start_timeout
+
+
+def test_the_rendered_config_bounds_the_starts(db, rendered):
+    # Without the vCPU fact: 2 slots, 25 pending per slot, and the hub waits 120 s plus the 300 s in line.
+    assert admission_settings(db, "dora", rendered["defaults"]) == (50, 2, 300, 420)
+    # As -e gives them (strings too); the cap follows the slots.
+    assert admission_settings(db, "erin", rendered["set"]) == (75, 3, 100, 160)
