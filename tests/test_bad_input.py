@@ -178,6 +178,18 @@ CASES = [
     ("playbooks/jupyterhub.yml", {"jupyterhub_spawner_docker_threads": 0}, ["jupyterhub_spawner_docker_threads must be 1-64", "got 0"]),
     ("playbooks/jupyterhub.yml", {"jupyterhub_cpu_shares": 1}, ["jupyterhub_cpu_shares must be 2-262144", "got 1"]),
     ("playbooks/jupyterhub.yml", {"jupyterhub_cpu_shares": "high"}, ["jupyterhub_cpu_shares", "int"]),
+    # Bursts: start slots, the wait for one, the cap of pending starts.
+    ("playbooks/jupyterhub.yml", {"jupyterhub_spawner_concurrent_starts": 0}, ["jupyterhub_spawner_concurrent_starts must be 1 or more", "got 0"]),
+    ("playbooks/jupyterhub.yml", {"jupyterhub_spawner_concurrent_starts": -2}, ["jupyterhub_spawner_concurrent_starts must be 1 or more", "got -2"]),
+    ("playbooks/jupyterhub.yml", {"jupyterhub_spawner_concurrent_starts": "many"}, ["jupyterhub_spawner_concurrent_starts", "int"]),
+    ("playbooks/jupyterhub.yml", {"jupyterhub_spawner_queue_timeout": 0}, ["jupyterhub_spawner_queue_timeout must be 1 or more seconds", "got 0"]),
+    ("playbooks/jupyterhub.yml", {"jupyterhub_spawner_max_pending": 0}, ["jupyterhub_spawner_max_pending must be 1 or more", "got 0"]),
+    ("playbooks/jupyterhub.yml", {"jupyterhub_spawner_max_pending": -5}, ["jupyterhub_spawner_max_pending must be 1 or more", "got -5"]),
+    (
+        "playbooks/jupyterhub.yml",
+        {"jupyterhub_spawner_concurrent_starts": 8, "jupyterhub_spawner_max_pending": 4},
+        ["jupyterhub_spawner_max_pending must be 1 or more, and at least jupyterhub_spawner_concurrent_starts (8)", "got 4"],
+    ),
 ]
 
 # A valid admin password unless a case sets its own, so that each case fails for its own reason only.

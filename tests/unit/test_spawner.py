@@ -8,6 +8,7 @@ makes it, and checks a real HTTP server on 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
 import threading
 import time
@@ -31,7 +32,7 @@ from traitlets.config import Config
 # module named conftest would shadow tests/conftest.py, which other test modules import.)
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "roles" / "jupyterhub" / "files"))
 from jhub_docker import spawner as spawner_module  # noqa: E402
-from jhub_docker.spawner import JhubDockerSpawner  # noqa: E402
+from jhub_docker.spawner import JhubDockerSpawner, StartSlots  # noqa: E402
 
 # Slack for the event loop and the HTTP round trips of a loaded test machine, in seconds.
 SLACK = 0.35
@@ -52,6 +53,7 @@ def fresh_class_state(monkeypatch):
     drop_pool()
     monkeypatch.setattr(JhubDockerSpawner, "_client", None)
     monkeypatch.setattr(JhubDockerSpawner, "waiting", 0)
+    monkeypatch.setattr(JhubDockerSpawner, "slots", StartSlots())
     yield
     drop_pool()
 
@@ -383,9 +385,14 @@ def test_pool_is_made_once_and_is_not_dockerspawners(db, monkeypatch):
 def test_defaults():
     assert JhubDockerSpawner.check_interval.default_value == 0.1
     assert JhubDockerSpawner.docker_threads.default_value == 8
+    # No limit and no wait, as DockerSpawner: the role sets both.
+    assert JhubDockerSpawner.concurrent_starts.default_value == 0
+    assert JhubDockerSpawner.queue_timeout.default_value == 0
 
 
-@pytest.mark.parametrize(("trait", "value"), [("check_interval", -1), ("docker_threads", 0)])
+@pytest.mark.parametrize(
+    ("trait", "value"), [("check_interval", -1), ("docker_threads", 0), ("concurrent_starts", -1), ("queue_timeout", -1)]
+)
 def test_invalid_values_are_rejected(db, trait, value):
     with pytest.raises(TraitError, match=trait):
         make_spawner(db, **{trait: value})
@@ -399,6 +406,9 @@ def test_configured_as_the_hub_config_does(db):
     c.JupyterHub.spawner_class = "jhub_docker.spawner.JhubDockerSpawner"
     c.JhubDockerSpawner.check_interval = 0.25
     c.JhubDockerSpawner.docker_threads = 4
+    c.JhubDockerSpawner.concurrent_starts = 3
+    c.JhubDockerSpawner.queue_timeout = 300
+    c.DockerSpawner.start_timeout = 420
     c.DockerSpawner.image = "jhub-singleuser:test"
     c.DockerSpawner.remove = True
 
@@ -411,4 +421,297 @@ def test_configured_as_the_hub_config_does(db):
     spawner = User(orm_user, {"config": c, "spawner_class": hub.spawner_class}).spawners[""]
     assert isinstance(spawner, JhubDockerSpawner)
     assert (spawner.check_interval, spawner.docker_threads) == (0.25, 4)
+    assert (spawner.concurrent_starts, spawner.queue_timeout, spawner.start_timeout) == (3, 300, 420)
     assert (spawner.image, spawner.remove) == ("jhub-singleuser:test", True)
+
+
+# --- Start slots: a bounded number of starts at once, the others in line --------------------------
+
+
+def stub_docker_starts(monkeypatch, port: int, delays: dict[str, float], log: list) -> None:
+    """DockerSpawner.start takes delays[user] seconds (raises if it is an exception); log gets
+    ("begin"|"end", user, monotonic time, starts running then) for each."""
+    running = []
+
+    async def start(self):
+        running.append(self.user.name)
+        log.append(("begin", self.user.name, time.monotonic(), len(running)))
+        try:
+            delay = delays[self.user.name]
+            if isinstance(delay, Exception):
+                raise delay
+            await asyncio.sleep(delay)
+            return "127.0.0.1", port
+        finally:
+            running.remove(self.user.name)
+            log.append(("end", self.user.name, time.monotonic(), len(running)))
+
+    monkeypatch.setattr(DockerSpawner, "start", start)
+
+
+def slotted(db, names, slots: int, **config: object) -> list[JhubDockerSpawner]:
+    return [make_spawner(db, name, concurrent_starts=slots, **config) for name in names]
+
+
+async def start_in_order(spawners: list[JhubDockerSpawner]) -> list[asyncio.Task]:
+    """Start each spawner in a task of its own, in this order (each enters the line before the next)."""
+    tasks = []
+    for spawner in spawners:
+        tasks.append(asyncio.ensure_future(spawner.start()))
+        await asyncio.sleep(0)
+    return tasks
+
+
+def begun(log: list) -> list[str]:
+    return [user for what, user, _at, _running in log if what == "begin"]
+
+
+def test_at_most_the_slots_start_at_once_in_order_of_arrival(db, monkeypatch):
+    names = [f"user{n}" for n in range(6)]
+    spawners = slotted(db, names, 2, check_interval=0, queue_timeout=10)
+    log = []
+
+    async def scenario():
+        stub_docker_starts(monkeypatch, closed_port(), dict.fromkeys(names, 0.2), log)
+        began = time.monotonic()
+        await asyncio.gather(*await start_in_order(spawners))
+        return time.monotonic() - began
+
+    took = asyncio.run(scenario())
+
+    assert max(running for _what, _user, _at, running in log) == 2
+    assert begun(log) == names
+    # Three rounds of two starts of 0.2 s each.
+    assert 0.6 <= took < 0.6 + SLACK
+    assert (JhubDockerSpawner.slots.busy, JhubDockerSpawner.slots.line) == (0, [])
+
+
+def test_a_slot_is_held_until_the_server_answers(db, monkeypatch):
+    spawners = slotted(db, ["first", "second"], 1, check_interval=0.05, queue_timeout=10)
+    server = SingleUserServer(failures=3)
+    log = []
+
+    async def scenario():
+        server.start()
+        stub_docker_starts(monkeypatch, server.port, {"first": 0.1, "second": 0.1}, log)
+        try:
+            await asyncio.gather(*await start_in_order(spawners))
+        finally:
+            server.stop()
+
+    asyncio.run(scenario())
+
+    first_answer = next(at for at, path, code in server.requests if code == 200 and path == "/user/first/api")
+    second_begins = next(at for what, user, at, _running in log if (what, user) == ("begin", "second"))
+    # The first container ran after 0.1 s, but its server answered only after three 503s.
+    assert first_answer <= second_begins < first_answer + 0.1
+    assert [code for _at, path, code in server.requests if path == "/user/first/api"] == [503, 503, 503, 200]
+
+
+def test_progress_says_how_many_are_ahead(db, monkeypatch):
+    from jupyterhub.utils import iterate_until
+
+    spawners = slotted(db, ["a", "b", "c"], 1, check_interval=0.05, queue_timeout=10)
+    server = SingleUserServer(failures=2)
+    last = spawners[-1]
+    events = []
+
+    async def scenario():
+        server.start()
+        stub_docker_starts(monkeypatch, server.port, {"a": 0.15, "b": 0.15, "c": 0.15}, [])
+        try:
+            tasks = await start_in_order(spawners)
+            # As the hub's progress API reads it: its own first event, then the spawner's, until the start is over.
+            last._spawn_pending = True
+            async for event in iterate_until(tasks[-1], last._generate_progress()):
+                events.append(event)
+            await asyncio.gather(*tasks)
+        finally:
+            server.stop()
+
+    asyncio.run(scenario())
+
+    assert events == [
+        {"progress": 0, "message": "Server requested"},
+        {"progress": 10, "message": "Waiting for a start slot: 1 ahead"},
+        {"progress": 10, "message": "Waiting for a start slot: 0 ahead"},
+        {"progress": 40, "message": "Starting your server"},
+        {"progress": 70, "message": "Waiting for your server to answer"},
+    ]
+
+
+def test_progress_ends_with_the_start(db, monkeypatch):
+    spawner = make_spawner(db, "alone", concurrent_starts=1, check_interval=0)
+
+    async def scenario():
+        stub_docker_starts(monkeypatch, closed_port(), {"alone": 0.1}, [])
+        events = []
+
+        async def read():
+            async for event in spawner.progress():
+                events.append(event["message"])
+
+        reader = asyncio.ensure_future(read())
+        await asyncio.sleep(0.05)  # the reader waits for the start: nothing to say yet
+        assert events == []
+        await spawner.start()
+        await asyncio.wait_for(reader, 1)
+        return events
+
+    assert asyncio.run(scenario()) == ["Starting your server"]
+
+
+@pytest.mark.parametrize("how", ["fails", "is-cancelled"])
+def test_a_start_that_fails_or_is_cancelled_frees_its_slot(db, monkeypatch, how):
+    spawners = slotted(db, ["first", "second"], 1, check_interval=0, queue_timeout=10)
+    log = []
+    delays = {"first": RuntimeError("no such image") if how == "fails" else 30, "second": 0.1}
+
+    async def scenario():
+        stub_docker_starts(monkeypatch, closed_port(), delays, log)
+        first, second = await start_in_order(spawners)
+        if how == "is-cancelled":
+            await asyncio.sleep(0.1)
+            first.cancel()  # as the hub's start_timeout does
+        results = await asyncio.gather(first, second, return_exceptions=True)
+        return results
+
+    first, (ip, _port) = asyncio.run(scenario())
+
+    assert isinstance(first, RuntimeError if how == "fails" else asyncio.CancelledError)
+    assert ip == "127.0.0.1"
+    ended = next(at for what, user, at, _running in log if (what, user) == ("end", "first"))
+    begins = next(at for what, user, at, _running in log if (what, user) == ("begin", "second"))
+    assert ended <= begins < ended + 0.05
+    assert (JhubDockerSpawner.slots.busy, JhubDockerSpawner.slots.line) == (0, [])
+
+
+def test_a_cancelled_waiter_leaves_the_line(db, monkeypatch):
+    names = ["holder", "quitter", "next"]
+    spawners = slotted(db, names, 1, check_interval=0, queue_timeout=10)
+    log = []
+    ahead_of_next = []
+
+    async def scenario():
+        stub_docker_starts(monkeypatch, closed_port(), dict.fromkeys(names, 0.3), log)
+        holder, quitter, following = await start_in_order(spawners)
+        ahead_of_next.append(JhubDockerSpawner.slots.ahead(spawners[2]))
+        quitter.cancel()
+        await asyncio.sleep(0)
+        ahead_of_next.append(JhubDockerSpawner.slots.ahead(spawners[2]))
+        return await asyncio.gather(holder, quitter, following, return_exceptions=True)
+
+    results = asyncio.run(scenario())
+
+    assert ahead_of_next == [1, 0]
+    assert isinstance(results[1], asyncio.CancelledError)
+    assert begun(log) == ["holder", "next"]
+    assert (JhubDockerSpawner.slots.busy, JhubDockerSpawner.slots.line) == (0, [])
+
+
+def test_the_start_timeout_counts_from_the_slot(db, monkeypatch):
+    from tornado.web import HTTPError
+
+    # The hub's start_timeout of 2 s is 1.5 s in line at most and 0.5 s for the start itself.
+    names = ["a", "b", "c"]
+    spawners = slotted(db, names, 1, check_interval=0, queue_timeout=1.5)
+    for spawner in spawners:
+        spawner.start_timeout = 2
+    log = []
+
+    async def scenario():
+        stub_docker_starts(monkeypatch, closed_port(), {"a": 0.4, "b": 0.4, "c": 1.0}, log)
+        began = time.monotonic()
+        results = await asyncio.gather(*await start_in_order(spawners), return_exceptions=True)
+        return results, time.monotonic() - began
+
+    (a, b, c), took = asyncio.run(scenario())
+
+    # b waited 0.4 s and then started in 0.4 s: 0.8 s from its request, more than its own 0.5 s.
+    assert a[0] == b[0] == "127.0.0.1"
+    # c waited 0.8 s and was stopped 0.5 s after it got its slot.
+    assert isinstance(c, HTTPError) and c.status_code == 500
+    assert c.jupyterhub_message == "Your server did not start within 0.5 seconds."
+    assert 1.3 <= took < 1.3 + SLACK
+    assert (JhubDockerSpawner.slots.busy, JhubDockerSpawner.slots.line) == (0, [])
+
+
+def test_the_wait_for_a_slot_is_bounded(db, monkeypatch):
+    from tornado.web import HTTPError
+
+    spawners = slotted(db, ["holder", "late"], 1, check_interval=0, queue_timeout=0.3)
+    log = []
+
+    async def scenario():
+        stub_docker_starts(monkeypatch, closed_port(), {"holder": 0.6, "late": 0.1}, log)
+        holder, late = await start_in_order(spawners)
+        began = time.monotonic()
+        with pytest.raises(HTTPError) as refused:
+            await late
+        waited = time.monotonic() - began
+        line = list(JhubDockerSpawner.slots.line)
+        await holder
+        return refused.value, waited, line
+
+    error, waited, line = asyncio.run(scenario())
+
+    assert error.status_code == 503
+    assert error.jupyterhub_message.startswith("No start slot became free within 0.3 seconds")
+    assert 0.3 <= waited < 0.3 + SLACK
+    assert line == []
+    assert begun(log) == ["holder"]
+    assert (JhubDockerSpawner.slots.busy, JhubDockerSpawner.slots.line) == (0, [])
+
+
+# --- The role's jupyterhub_config.py ----------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+RENDER = """
+- hosts: localhost
+  gather_facts: false
+  vars_files: {vars_files}
+  tasks:
+    - ansible.builtin.template: {{src: {src}, dest: {dest}/defaults.py, mode: "0600"}}
+    - ansible.builtin.template: {{src: {src}, dest: {dest}/set.py, mode: "0600"}}
+      vars: {{jupyterhub_spawner_concurrent_starts: "3", jupyterhub_spawner_start_timeout: 60, jupyterhub_spawner_queue_timeout: 100}}
+"""
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> dict[str, str]:
+    """jupyterhub_config.py as the role renders it (without facts: no vCPU count), with defaults and with some set."""
+    out = tmp_path_factory.mktemp("rendered")
+    playbook = out / "render.yml"
+    vars_files = [str(ROOT / "roles" / role / kind / "main.yml") for role in ("jhub", "jupyterhub") for kind in ("defaults", "vars")]
+    src = ROOT / "roles/jupyterhub/templates/srv/jupyterhub/jupyterhub_config.py.j2"
+    playbook.write_text(RENDER.format(vars_files=vars_files, src=src, dest=out))
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+         "-e", f"ansible_python_interpreter={sys.executable}", str(playbook)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return {name: (out / f"{name}.py").read_text() for name in ("defaults", "set")}
+
+
+def admission_settings(db, name: str, config_text: str) -> tuple[int, int, float, int]:
+    """(concurrent_spawn_limit, concurrent_starts, queue_timeout, start_timeout) as the hub and its spawners get them."""
+    c = Config()
+    wanted = ("c.JupyterHub.concurrent_spawn_limit", "c.JhubDockerSpawner.concurrent_starts",
+              "c.JhubDockerSpawner.queue_timeout", "c.DockerSpawner.start_timeout")
+    lines = [line for line in config_text.splitlines() if line.startswith(wanted)]
+    assert len(lines) == len(wanted), lines
+    exec("\n".join(lines), {"c": c})  # noqa: S102 (the role's own template)
+    hub = JupyterHub(config=c)
+    orm_user = orm.User(name=name)
+    db.add(orm_user)
+    db.commit()
+    spawner = User(orm_user, {"config": c, "spawner_class": JhubDockerSpawner}).spawners[""]
+    return hub.concurrent_spawn_limit, spawner.concurrent_starts, spawner.queue_timeout, spawner.start_timeout
+
+
+def test_the_rendered_config_bounds_the_starts(db, rendered):
+    # Without the vCPU fact: 2 slots, 25 pending per slot, and the hub waits 120 s plus the 300 s in line.
+    assert admission_settings(db, "dora", rendered["defaults"]) == (50, 2, 300, 420)
+    # As -e gives them (strings too); the cap follows the slots.
+    assert admission_settings(db, "erin", rendered["set"]) == (75, 3, 100, 160)

@@ -1,4 +1,5 @@
-"""A DockerSpawner that returns when the new server answers, with a pool of Docker API threads.
+"""A DockerSpawner that returns when the new server answers, with a pool of Docker API threads
+and a bounded number of starts at once.
 
 DockerSpawner returns as soon as the container runs; the hub then checks the server with an
 exponential backoff (0.2, 0.4, 0.8, 1.6, 3.2, 5 s apart), so a server that answers after 2.3 s
@@ -9,11 +10,21 @@ DockerSpawner also makes the Docker API calls of all users in a single thread, s
 call (an image pull, a container removal) holds up every other spawn and stop. Here they go
 through a pool of ``docker_threads`` threads.
 
+Many servers starting at once share the host's CPUs until every one of them is too slow for
+its timeouts. At most ``concurrent_starts`` start at once here; the others wait in the hub,
+first come first served, and their progress events say how many are ahead of them. The wait
+is at most ``queue_timeout`` seconds, and it is part of ``start_timeout`` (the hub's limit for
+the whole of start()): a server's own start has ``start_timeout - queue_timeout`` seconds from
+the moment it gets its slot.
+
 Configured from jupyterhub_config.py::
 
     c.JupyterHub.spawner_class = "jhub_docker.spawner.JhubDockerSpawner"
     c.JhubDockerSpawner.check_interval = 0.1
     c.JhubDockerSpawner.docker_threads = 8
+    c.JhubDockerSpawner.concurrent_starts = 2
+    c.JhubDockerSpawner.queue_timeout = 300
+    c.DockerSpawner.start_timeout = 120 + 300
 
 The ``c.DockerSpawner.*`` settings apply to it as well.
 """
@@ -26,6 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import ClassVar
 
 from dockerspawner import DockerSpawner
+from tornado import web
 from tornado.httpclient import AsyncHTTPClient
 from traitlets import Float, Integer
 
@@ -34,9 +46,78 @@ POLL_EVERY = 3
 # Checks per check_interval that all spawns waiting at once share.
 CHECKS_PER_INTERVAL = 4
 
+# What a start shows in its progress events after it got its slot (while it waits: how many are ahead).
+PHASES = {
+    "starting": {"progress": 40, "message": "Starting your server"},
+    "answering": {"progress": 70, "message": "Waiting for your server to answer"},
+}
+
+
+class StartSlots:
+    """The start slots of all the spawners of a hub: a few starts at once, the others in line, first come first served."""
+
+    def __init__(self) -> None:
+        self.busy = 0  # starts holding a slot
+        self.line: list[tuple[object, asyncio.Future]] = []  # (spawner, its turn), the first in line first
+        self.changed = asyncio.Event()  # set, and replaced, at every change: the line moved, a start went on
+
+    def notify(self) -> None:
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+    def ahead(self, owner: object) -> int | None:
+        """How many wait before owner in the line; None when owner is not in it."""
+        for place, (waiting, _turn) in enumerate(self.line):
+            if waiting is owner:
+                return place
+        return None
+
+    async def take(self, owner: object, slots: int, timeout: float) -> bool:
+        """Wait for one of the slots, at most timeout seconds; False if none became free."""
+        if self.busy < slots and not self.line:
+            self.busy += 1
+            return True
+        turn = asyncio.get_running_loop().create_future()
+        self.line.append((owner, turn))
+        self.notify()
+        try:
+            await asyncio.wait([turn], timeout=timeout)
+        except BaseException:  # cancelled: leave the line, or pass on a slot given at that very moment
+            if turn.done():
+                self.give_back()
+            else:
+                self._leave(owner, turn)
+            raise
+        if turn.done():
+            return True
+        self._leave(owner, turn)
+        return False
+
+    def give_back(self) -> None:
+        """Free a slot: it goes to the first in line, if any."""
+        if self.line:
+            _owner, turn = self.line.pop(0)
+            turn.set_result(None)
+        else:
+            self.busy -= 1
+        self.notify()
+
+    def _leave(self, owner: object, turn: asyncio.Future) -> None:
+        self.line.remove((owner, turn))
+        turn.cancel()
+        self.notify()
+
+
+def start_failed(status: int, message: str) -> web.HTTPError:
+    """An error that the hub logs without a traceback and shows the user as it is."""
+    error = web.HTTPError(status, message)
+    error.jupyterhub_message = message
+    return error
+
 
 class JhubDockerSpawner(DockerSpawner):
-    """DockerSpawner that returns when the new server answers, with a pool of Docker API threads."""
+    """DockerSpawner that returns when the new server answers, with a pool of Docker API threads
+    and a bounded number of starts at once."""
 
     check_interval = Float(
         0.1,
@@ -59,10 +140,37 @@ class JhubDockerSpawner(DockerSpawner):
         """,
     )
 
+    concurrent_starts = Integer(
+        0,
+        min=0,
+        config=True,
+        help="""Servers that start at once, in all (0: no limit).
+
+        The others wait in the hub, first come first served. A slot is held from the start of
+        DockerSpawner's start() until the new server answers (with check_interval above 0;
+        otherwise until its container runs), or until the start fails.
+        """,
+    )
+
+    queue_timeout = Float(
+        0,
+        min=0,
+        config=True,
+        help="""Seconds a start may wait for a slot, before it fails; part of start_timeout.
+
+        start_timeout is the hub's limit for the whole of start(), from the request: set it to
+        the server's own start timeout plus queue_timeout. A server's own start has
+        start_timeout - queue_timeout seconds from the moment it gets its slot.
+        """,
+    )
+
     # Spawns checking their server right now, across all instances.
     waiting: ClassVar[int] = 0
+    # The start slots, shared by all instances.
+    slots: ClassVar[StartSlots] = StartSlots()
 
-    _start_began: float = 0.0
+    # Where this spawner's start is: None (not in start()), "queued" (before its slot), or a key of PHASES.
+    _phase: str | None = None
 
     @property
     def executor(self) -> ThreadPoolExecutor:
@@ -80,21 +188,72 @@ class JhubDockerSpawner(DockerSpawner):
         return pool
 
     async def start(self) -> tuple[str, int]:
-        self._start_began = time.monotonic()
-        ip, port = await super().start()
-        if self.check_interval > 0:
-            JhubDockerSpawner.waiting += 1
+        slots = self.concurrent_starts
+        held = False
+        self._set_phase("queued")
+        try:
+            if slots:
+                held = await self.slots.take(self, slots, self.queue_timeout)
+                if not held:
+                    raise start_failed(
+                        503,
+                        f"No start slot became free within {self.queue_timeout:g} seconds: too many servers"
+                        " are starting at once. Try again in a few minutes.",
+                    )
+            # The server's own start timeout counts from here, however long it waited for its slot.
+            own_timeout = self.start_timeout - self.queue_timeout
+            deadline = time.monotonic() + own_timeout
+            self._set_phase("starting")
             try:
-                await self._wait_answering(f"http://{ip}:{port}{self.server.base_url}api")
-            finally:
-                JhubDockerSpawner.waiting -= 1
-        return ip, port
+                ip, port = await asyncio.wait_for(super().start(), own_timeout)
+            except asyncio.TimeoutError:
+                if time.monotonic() < deadline:
+                    raise  # a timeout within DockerSpawner's start
+                raise start_failed(500, f"Your server did not start within {own_timeout:g} seconds.") from None
+            if self.check_interval > 0:
+                self._set_phase("answering")
+                JhubDockerSpawner.waiting += 1
+                try:
+                    await self._wait_answering(f"http://{ip}:{port}{self.server.base_url}api", deadline)
+                finally:
+                    JhubDockerSpawner.waiting -= 1
+            return ip, port
+        finally:
+            if held:
+                self.slots.give_back()
+            self._set_phase(None)
 
-    async def _wait_answering(self, url: str) -> None:
+    def _set_phase(self, phase: str | None) -> None:
+        self._phase = phase
+        self.slots.notify()
+
+    async def progress(self):
+        """Progress events of the start: how many wait before it for a slot, then its phase.
+
+        The hub merges them into the spawn page and the progress event stream, and stops
+        reading when the spawn is over; this generator ends when start() does.
+        """
+        shown = None
+        while True:
+            changed = self.slots.changed
+            ahead = self.slots.ahead(self)
+            if ahead is not None:
+                event = {"progress": 10, "message": f"Waiting for a start slot: {ahead} ahead"}
+            else:
+                event = PHASES.get(self._phase)
+            if self._phase is None and shown is not None:
+                return  # start() is over
+            if event is not None and event != shown:
+                shown = event
+                yield dict(event)
+            await changed.wait()
+
+    async def _wait_answering(self, url: str, deadline: float) -> None:
         """Until the server answers (any status below 500), its container exits, or the deadline."""
         client = AsyncHTTPClient()
-        # Within the hub's own limits: http_timeout, and start_timeout for the whole start().
-        deadline = min(time.monotonic() + self.http_timeout, self._start_began + self.start_timeout - 1)
+        # Within http_timeout, and a second before the start's own deadline: start() returns, and the
+        # hub checks the server itself, before any timeout of the hub's.
+        deadline = min(time.monotonic() + self.http_timeout, deadline - 1)
         next_poll = time.monotonic() + POLL_EVERY
         while time.monotonic() < deadline:
             try:
