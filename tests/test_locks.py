@@ -1,4 +1,4 @@
-"""The images' pip locks (make locks): complete pins, made for the default versions."""
+"""The images' pip locks (make locks): complete pins, made for the default versions, and what the images drop."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import re
 import sys
 
 import pytest
+import yaml
 
 from conftest import ROOT
 
@@ -14,6 +15,7 @@ import pip_lock  # noqa: E402
 
 # name==version, optionally for one Python only.
 PIN = re.compile(r'^[a-z0-9][a-z0-9-]*==[A-Za-z0-9.+!-]+( ; python_version == "3\.\d+")?$')
+REMOVED = {"hub": ("jupyterhub", "jupyterhub_pip_remove"), "notebook": ("notebook_images", "notebook_images_pip_remove")}
 
 
 def _pins(path):
@@ -35,3 +37,16 @@ def test_lock_is_for_the_default_versions(image):
     path, pins = pip_lock.images()[image]
     missing = [pin for pin in pins if pin not in _pins(path)]
     assert not missing, f"{path.name} is not for the default versions {missing}: run make locks"
+
+
+@pytest.mark.parametrize("image", sorted(pip_lock.images()))
+def test_image_drops_rfc3987_syntax(image):
+    # Installed as a dependency (jupyter-events -> jsonschema[format-nongpl]), at its locked version, then removed.
+    role, variable = REMOVED[image]
+    path, _ = pip_lock.images()[image]
+    removed = yaml.safe_load((ROOT / "roles" / role / "defaults" / "main.yml").read_text())[variable]
+    assert "rfc3987-syntax" in removed
+    locked = {line.split("==")[0] for line in _pins(path)}
+    assert set(removed) <= locked, f"{variable} names packages that the image does not get: {set(removed) - locked}"
+    template = (ROOT / "roles" / role / "templates" / "Dockerfile.j2").read_text()
+    assert f"pip uninstall --yes --disable-pip-version-check {{{{ {variable} |" in template
