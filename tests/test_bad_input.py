@@ -128,6 +128,9 @@ CASES = [
         },
         ["jupyterhub_backup_name: backup 'jhub-backup-20000101T000000Z' does not exist", "/nonexistent/jhub-backups"],
     ),
+    # The proxy's container name.
+    ("playbooks/jupyterhub_network.yml", {"jhub_proxy_container": "my proxy"}, ["jhub_proxy_container", "my proxy", "Docker names"]),
+    ("playbooks/jupyterhub_network.yml", {"jhub_proxy_container": "jupyterhub"}, ["jhub_proxy_container and jhub_hub_container must differ"]),
     # The hub network and the user-container firewall.
     ("playbooks/jupyterhub_network.yml", {"jhub_network_subnet": "172.31.252.1/22"}, ["jhub_network_subnet", "172.31.252.1/22"]),
     ("playbooks/jupyterhub_network.yml", {"jupyterhub_network_bridge": "br-name-too-long-for-linux"}, ["jupyterhub_network_bridge", "15"]),

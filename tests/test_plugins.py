@@ -59,15 +59,16 @@ def test_python_literal_cannot_inject_code():
     assert eval(source, {"__builtins__": {}}) == '"); import os; os.system("id"); ("'  # noqa: S307
 
 
-def test_hub_network_gives_the_hub_an_address_outside_the_user_range():
+def test_hub_network_gives_the_hub_and_the_proxy_addresses_outside_the_user_range():
     import ipaddress
 
     from ansible_collections.jhub.docker.plugins.filter.hub_network import hub_network
 
     addresses = hub_network("172.31.252.0/22")
     assert addresses == {"subnet": "172.31.252.0/22", "gateway": "172.31.252.1", "hub": "172.31.252.2",
-                         "ip_range": "172.31.254.0/23"}
-    assert ipaddress.ip_address(addresses["hub"]) not in ipaddress.ip_network(addresses["ip_range"])
+                         "proxy": "172.31.252.3", "ip_range": "172.31.254.0/23"}
+    for fixed in ("hub", "proxy"):
+        assert ipaddress.ip_address(addresses[fixed]) not in ipaddress.ip_network(addresses["ip_range"])
     for bad in ["172.31.252.1/22", "172.31.252.0", "10.0.0.0/8", "10.0.0.0/30", "fd00::/64", "x", None, 5]:
         assert hub_network(bad) == {}, bad
 

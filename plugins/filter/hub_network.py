@@ -10,12 +10,12 @@ DOCUMENTATION = """
 name: hub_network
 author: jhub.docker maintainers (!UNKNOWN)
 version_added: 0.1.0
-short_description: Gateway, hub address and user range of the hub network
+short_description: Gateway, hub and proxy addresses and user range of the hub network
 description:
   - From an IPv4 subnet such as 172.31.252.0/22 (the network address, /16 to /28), returns the
-    bridge gateway (first address), the hub's fixed address (second address) and the range
-    Docker allocates user containers from (the upper half of the subnet), so that no user
-    container can ever get the hub's address.
+    bridge gateway (first address), the hub's fixed address (second address), the proxy's fixed
+    address (third address) and the range Docker allocates user containers from (the upper half
+    of the subnet), so that no user container can ever get the hub's or the proxy's address.
   - Returns an empty dict when the input is not such a subnet (validate with C(length > 0)).
 options:
   _input:
@@ -32,7 +32,7 @@ EXAMPLES = """
 
 RETURN = """
 _value:
-  description: C(subnet), C(gateway), C(hub) and C(ip_range), as strings; empty when the input is invalid.
+  description: C(subnet), C(gateway), C(hub), C(proxy) and C(ip_range), as strings; empty when the input is invalid.
   type: dict
 """
 
@@ -49,6 +49,7 @@ def hub_network(subnet) -> dict:
         "subnet": str(network),
         "gateway": str(network[1]),
         "hub": str(network[2]),
+        "proxy": str(network[3]),
         "ip_range": str(list(network.subnets(prefixlen_diff=1))[1]),
     }
 

@@ -148,6 +148,14 @@ class HubClient:
             self.server_api(username, "DELETE", f"/kernels/{kernel_id}")
 
     def _run(self, username: str, kernel_id: str, code: str, timeout: float) -> str:
+        ws = self.connect_kernel(username, kernel_id, timeout)
+        try:
+            return self.run_on(ws, username, code, timeout)
+        finally:
+            ws.close()
+
+    def connect_kernel(self, username: str, kernel_id: str, timeout: float = 60) -> websocket.WebSocket:
+        """An open websocket to the kernel's channels, through the proxy."""
         parts = urlsplit(self.base)
         scheme = "wss" if parts.scheme == "https" else "ws"
         url = f"{scheme}://{parts.netloc}/user/{username}/api/kernels/{kernel_id}/channels"
@@ -155,35 +163,36 @@ class HubClient:
         header = [f"Cookie: {cookies}"]
         if "Authorization" in self.http.headers:  # a client authenticated by an API token
             header.append(f"Authorization: {self.http.headers['Authorization']}")
-        ws = websocket.create_connection(url, header=header, timeout=timeout)
-        try:
-            msg_id = uuid.uuid4().hex
-            ws.send(json.dumps({
-                "header": {"msg_id": msg_id, "username": username, "session": uuid.uuid4().hex,
-                           "msg_type": "execute_request", "version": "5.3"},
-                "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-                "content": {"code": code, "silent": False, "store_history": False,
-                            "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
-            }))
-            output, replied, idle = [], None, False
-            deadline = time.monotonic() + timeout
-            while (replied is None or not idle) and time.monotonic() < deadline:
-                message = json.loads(ws.recv())
-                if message.get("parent_header", {}).get("msg_id") != msg_id:
-                    continue
-                kind = message["msg_type"]
-                if kind == "stream":
-                    output.append(message["content"]["text"])
-                elif kind == "error":
-                    output.append("\n".join(message["content"]["traceback"]))
-                elif kind == "execute_reply":
-                    replied = message["content"]["status"]
-                elif kind == "status" and message["content"]["execution_state"] == "idle":
-                    idle = True
-            assert replied == "ok", f"execution status {replied}: {''.join(output)}"
-            return "".join(output)
-        finally:
-            ws.close()
+        return websocket.create_connection(url, header=header, timeout=timeout)
+
+    @staticmethod
+    def run_on(ws: websocket.WebSocket, username: str, code: str, timeout: float = 60) -> str:
+        """Run code over an open kernel websocket; return its stdout."""
+        msg_id = uuid.uuid4().hex
+        ws.send(json.dumps({
+            "header": {"msg_id": msg_id, "username": username, "session": uuid.uuid4().hex,
+                       "msg_type": "execute_request", "version": "5.3"},
+            "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+            "content": {"code": code, "silent": False, "store_history": False,
+                        "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
+        }))
+        output, replied, idle = [], None, False
+        deadline = time.monotonic() + timeout
+        while (replied is None or not idle) and time.monotonic() < deadline:
+            message = json.loads(ws.recv())
+            if message.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind = message["msg_type"]
+            if kind == "stream":
+                output.append(message["content"]["text"])
+            elif kind == "error":
+                output.append("\n".join(message["content"]["traceback"]))
+            elif kind == "execute_reply":
+                replied = message["content"]["status"]
+            elif kind == "status" and message["content"]["execution_state"] == "idle":
+                idle = True
+        assert replied == "ok", f"execution status {replied}: {''.join(output)}"
+        return "".join(output)
 
     # --- a new user's whole way in ------------------------------------------------------
     def join(self, admin: HubClient, username: str, password: str) -> None:

@@ -38,11 +38,16 @@ def on_host(*argv: str) -> str:
     return subprocess.run([*HOST_EXEC, *argv], capture_output=True, text=True, timeout=120, check=True).stdout.strip()
 
 
+def started(container: str) -> dict:
+    return json.loads(on_host("docker", "inspect", "--format",
+                              '{"id": {{json .Id}}, "started": {{json .State.StartedAt}}, "image": {{json .Image}}}',
+                              container))
+
+
 def live_hub() -> dict:
-    """The hub container's identity and the live configuration on disk."""
-    state = json.loads(on_host("docker", "inspect", "--format",
-                               '{"id": {{json .Id}}, "started": {{json .State.StartedAt}}, "image": {{json .Image}}}',
-                               "jupyterhub"))
+    """The hub's and the proxy's containers and the live configuration on disk."""
+    state = started("jupyterhub")
+    state["proxy"] = started("jupyterhub-proxy")
     state["config"] = on_host("sha256sum", "/srv/jupyterhub/jupyterhub_config.py").split()[0]
     return state
 
@@ -132,34 +137,107 @@ def assert_rolled_back(user, before: dict, result: subprocess.CompletedProcess, 
 
 def test_redeploy_that_fails_after_the_switch_rolls_back(user):
     """A configuration that only the live hub refuses (it fails where the Docker socket is): the preflight
-    passes, the live hub exits, the wait fails at once, and the previous configuration comes back."""
+    passes, the live hub exits, the wait fails at once, and the previous configuration comes back. The
+    proxy's container is not touched: the user's server answers through it during the whole play."""
+    client, name = user
     before = live_hub()
     extra = ("import os\nif os.path.exists('/var/run/docker.sock'):\n"
              "    raise SystemExit('jhub-test: this configuration fails in the live hub only')")
+    watcher = Watcher(client, name)
+    watcher.start()
     result, took = redeploy({"jupyterhub_extra_config": extra})
+    watcher.stop()
     assert_rolled_back(user, before, result, took, "fails in the live hub only")
+    assert live_hub()["proxy"] == before["proxy"]
+    assert watcher.ok >= 5 and not watcher.failed, (watcher.ok, watcher.failed)
 
 
-def test_redeploy_onto_a_taken_port_rolls_back(user):
-    """The new container cannot publish its port (another container holds it): the previous hub is recreated
-    with its own port and image, and answers again."""
+def test_redeploy_onto_a_taken_port_changes_nothing(user):
+    """The new port is held by another container: the play fails before anything changes, naming the port;
+    the hub and the proxy keep running as they were, and the user's server answers during the whole play."""
+    client, name = user
     before = live_hub()
     on_host("docker", "run", "--detach", "--name", "jhub-test-port-taker", "--publish", "18999:9",
             "--entrypoint", "sleep", before["image"], "600")
+    watcher = Watcher(client, name)
+    watcher.start()
     try:
         result, took = redeploy({"jupyterhub_port": 18999})
     finally:
+        watcher.stop()
         on_host("docker", "rm", "--force", "jhub-test-port-taker")
-    assert_rolled_back(user, before, result, took, "18999")
+    print(f"taken port: the play failed after {took:.1f} s")
+    assert result.returncode != 0, result.stdout[-3000:]
+    flat = " ".join(result.stdout.split())
+    assert "127.0.0.1:18999 is in use on the host" in flat and "Nothing changed" in flat, result.stdout[-3000:]
+    assert took < FAIL_WITHIN, f"the play took {took:.0f} s to fail"
+    assert live_hub() == before
+    assert watcher.ok >= 5 and not watcher.failed, (watcher.ok, watcher.failed)
+
+
+class HealthWatch(threading.Thread):
+    """/hub/health five times a second while a play runs: the seconds it did not answer 200."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.down, self.stopped = 0.0, threading.Event()
+
+    def run(self):
+        while not self.stopped.is_set():
+            began = time.monotonic()
+            try:
+                healthy = requests.get(f"{URL}/hub/health", timeout=2).status_code == 200
+            except requests.RequestException:
+                healthy = False
+            self.stopped.wait(max(0.0, 0.2 - (time.monotonic() - began)))
+            if not healthy:
+                self.down += time.monotonic() - began
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=10)
+
+
+def test_redeploy_with_a_new_setting_keeps_users_connected(user):
+    """A changed setting restarts the hub, not the proxy: a user's requests to their server through the proxy
+    all succeed, and a kernel websocket opened before the change still works after it, with its state. The
+    hub's own downtime is measured (it is down while it restarts)."""
+    client, name = user
+    before = live_hub()
+    kernel = client.server_api(name, "POST", "/kernels", json={"name": "python3"})
+    assert kernel.status_code == 201, kernel.text
+    kernel_id = kernel.json()["id"]
+    ws = client.connect_kernel(name, kernel_id)
+    try:
+        client.run_on(ws, name, "kept = 41")
+        watcher, health = Watcher(client, name), HealthWatch()
+        watcher.start()
+        health.start()
+        result, took = redeploy({"jupyterhub_idle_culler_timeout": 3601})
+        watcher.stop()
+        health.stop()
+        assert result.returncode == 0, result.stdout[-3000:]
+        after = live_hub()
+        # The hub restarted with the new configuration; the proxy's container did not.
+        assert after["started"] != before["started"] and after["config"] != before["config"], (before, after)
+        assert after["proxy"] == before["proxy"], (before, after)
+        print(f"new setting: the play took {took:.1f} s; the hub did not answer /hub/health for {health.down:.1f} s; "
+              f"the user's server answered {watcher.ok} requests meanwhile, {len(watcher.failed)} failed")
+        assert health.down > 0, "the hub never stopped answering: it did not restart"
+        assert watcher.ok >= 5 and not watcher.failed, (watcher.ok, watcher.failed)
+        assert client.run_on(ws, name, "print(kept + 1)").strip() == "42"
+    finally:
+        ws.close()
+        client.server_api(name, "DELETE", f"/kernels/{kernel_id}")
 
 
 def published() -> dict:
-    return json.loads(on_host("docker", "inspect", "--format", "{{json .HostConfig.PortBindings}}", "jupyterhub")) or {}
+    return json.loads(on_host("docker", "inspect", "--format", "{{json .HostConfig.PortBindings}}", "jupyterhub-proxy")) or {}
 
 
 def test_redeploy_publishes_exactly_the_wanted_port_and_address(user):
-    """A changed port and bind address, given as an operator types them (-e name=value, strings): the hub is
-    published there and nowhere else; the next run without them puts the scenario's own back."""
+    """A changed port and bind address, given as an operator types them (-e name=value, strings): the proxy's
+    container publishes the hub there and nowhere else; the next run without them puts the scenario's own back."""
     client, name = user
     before = published()
     result, _took = redeploy(None, "-e", "jupyterhub_port=18998", "-e", "jupyterhub_bind_address=127.0.0.1")

@@ -38,6 +38,9 @@ c.JupyterHub.hub_bind_url = {hub_api!r}
 c.JupyterHub.hub_connect_url = {hub_api!r}
 c.JupyterHub.cleanup_servers = False
 c.ConfigurableHTTPProxy.pid_file = {proxy_pid!r}
+# Its own proxy, on the loopback: the live proxy's routes are not the candidate's to change.
+c.ConfigurableHTTPProxy.should_start = True
+c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:8001"
 """
 
 
