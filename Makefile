@@ -15,7 +15,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export JHUB_DISTROS := $(DISTROS)
 
-.PHONY: help deploy test test-packages lint unit molecule docs changelog venv clean bench bench-venv bench-deploy
+.PHONY: help deploy test test-packages lint unit molecule docs locks changelog venv clean bench bench-venv bench-deploy
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -65,6 +65,12 @@ $(VENV)/.bench-installed: bench/requirements.txt
 
 docs: venv ## Regenerate each role's README.md from its meta/argument_specs.yml
 	python tools/role_docs.py --write
+
+# The Pythons of the images (Debian bookworm's 3.11, trixie's 3.13): pip resolves with each.
+LOCK_PYTHONS ?= python3.11 python3.13
+
+locks: venv ## Regenerate the images' pip locks (roles/*/files/constraints-*.txt) for the default versions
+	python tools/pip_lock.py $(LOCK_PYTHONS)
 
 changelog: venv ## Lint changelogs/fragments and regenerate CHANGELOG.md (antsibull-changelog)
 	antsibull-changelog lint

@@ -1,0 +1,52 @@
+"""The images' pip locks (make locks): complete pins, made for the default versions, and what the images drop."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import pytest
+import yaml
+
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "tools"))
+import pip_lock  # noqa: E402
+
+# name==version, optionally for one Python only.
+PIN = re.compile(r'^[a-z0-9][a-z0-9-]*==[A-Za-z0-9.+!-]+( ; python_version == "3\.\d+")?$')
+REMOVED = {"hub": ("jupyterhub", "jupyterhub_pip_remove"), "notebook": ("notebook_images", "notebook_images_pip_remove")}
+
+
+def _pins(path):
+    return [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
+
+
+@pytest.mark.parametrize("image", sorted(pip_lock.images()))
+def test_lock_pins_every_package_exactly(image):
+    path, _ = pip_lock.images()[image]
+    bad = [line for line in _pins(path) if not PIN.match(line)]
+    assert not bad, f"{path.name}: not name==version: {bad}"
+    names = [line.split("==")[0] for line in _pins(path) if ";" not in line]
+    assert len(names) == len(set(names)), f"{path.name}: a package is pinned twice"
+
+
+@pytest.mark.parametrize("image", sorted(pip_lock.images()))
+def test_lock_is_for_the_default_versions(image):
+    # The roles apply a lock only when it holds the image's pins as lines (notebook_images_locked, jupyterhub_locked).
+    path, pins = pip_lock.images()[image]
+    missing = [pin for pin in pins if pin not in _pins(path)]
+    assert not missing, f"{path.name} is not for the default versions {missing}: run make locks"
+
+
+@pytest.mark.parametrize("image", sorted(pip_lock.images()))
+def test_image_drops_rfc3987_syntax(image):
+    # Installed as a dependency (jupyter-events -> jsonschema[format-nongpl]), at its locked version, then removed.
+    role, variable = REMOVED[image]
+    path, _ = pip_lock.images()[image]
+    removed = yaml.safe_load((ROOT / "roles" / role / "defaults" / "main.yml").read_text())[variable]
+    assert "rfc3987-syntax" in removed
+    locked = {line.split("==")[0] for line in _pins(path)}
+    assert set(removed) <= locked, f"{variable} names packages that the image does not get: {set(removed) - locked}"
+    template = (ROOT / "roles" / role / "templates" / "Dockerfile.j2").read_text()
+    assert f"pip uninstall --yes --disable-pip-version-check {{{{ {variable} |" in template
