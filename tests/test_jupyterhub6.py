@@ -2,7 +2,7 @@
 
 requirements.txt pins the hub image's default JupyterHub (5.5); this runs the same unit tests in a
 virtualenv of their own with JupyterHub 6.1.1 (tests/unit/requirements-jupyterhub6.txt), made once
-under tests/output and made again when that file changes.
+inside .venv (ignored like it by the linters) and made again when that file changes.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import OUTPUT, ROOT
+from conftest import ROOT
 
 REQUIREMENTS = ROOT / "tests" / "unit" / "requirements-jupyterhub6.txt"
-VENV = OUTPUT / "venv-jupyterhub6"
+VENV = ROOT / ".venv" / "jupyterhub6"
 
 
 def test_unit_tests_pass_under_jupyterhub_6():

