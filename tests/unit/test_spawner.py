@@ -8,6 +8,7 @@ makes it, and checks a real HTTP server on 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import subprocess
 import sys
 import threading
@@ -686,7 +687,8 @@ def rendered(tmp_path_factory) -> dict[str, str]:
     src = ROOT / "roles/jupyterhub/templates/srv/jupyterhub/jupyterhub_config.py.j2"
     playbook.write_text(RENDER.format(vars_files=vars_files, src=src, dest=out))
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+        # The project's ansible-playbook (on PATH under make), also when this runs in another JupyterHub's venv.
+        [shutil.which("ansible-playbook") or str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
          "-e", f"ansible_python_interpreter={sys.executable}", str(playbook)],
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
     )
