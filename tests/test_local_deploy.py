@@ -168,3 +168,35 @@ def test_engine_restart_with_a_changed_daemon_option_keeps_the_hub(deployed):
         assert restored.returncode == 0, restored.stdout[-4000:]
     assert Path("/etc/docker/daemon.json").read_text() == daemon_before
     assert healthy(), "the hub does not answer after the engine restart that put daemon.json back"
+
+
+def inspect(container: str) -> dict:
+    return json.loads(subprocess.run(["docker", "inspect", container], capture_output=True, text=True, check=True).stdout)[0]
+
+
+def test_spawn_settings_reach_the_hub(deployed):
+    """The defaults the README gives for spawns: the hub's CPU weight over user servers, the spawner's check
+    interval and Docker threads, the start slots (one per vCPU here) and the cap of pending starts."""
+    assert inspect("jupyterhub")["HostConfig"]["CpuShares"] == 8192
+    config = Path("/srv/jupyterhub/jupyterhub_config.py").read_text()
+    cpus = os.cpu_count()
+    for line in ("c.JhubDockerSpawner.check_interval = 0.1", "c.JhubDockerSpawner.docker_threads = 8",
+                 f"c.JhubDockerSpawner.concurrent_starts = {cpus}",
+                 f"c.JupyterHub.concurrent_spawn_limit = {50 * cpus}"):
+        assert f"\n{line}\n" in config, line
+
+
+def test_the_admin_is_made_before_the_hub_serves(deployed):
+    """The hub container runs the admin bootstrap first and JupyterHub only after it (one command, in order)."""
+    command = inspect("jupyterhub")["Config"]["Cmd"]
+    assert command[0] == "jhub-bootstrap-admin" and command[command.index("--") + 1] == "jupyterhub", command
+
+
+def test_the_firewall_closes_ipv6_too(deployed):
+    """The hub network has no IPv6, but its bridge has a link-local address: every IPv6 packet from it is dropped."""
+    if not Path("/proc/net/if_inet6").exists():
+        pytest.fail("this machine has no IPv6: the IPv6 rules cannot be checked here")
+    rules = subprocess.run(["ip6tables", "-w", "-S", "JHUB-FORWARD"], capture_output=True, text=True, check=True).stdout
+    assert "-A JHUB-FORWARD -j DROP" in rules, rules
+    jump = subprocess.run(["ip6tables", "-w", "-C", "FORWARD", "-i", "br-jupyterhub", "-j", "JHUB-FORWARD"], check=False)
+    assert jump.returncode == 0, "no jump from FORWARD into JHUB-FORWARD for IPv6"
