@@ -5,7 +5,9 @@ that docker_engine starts dockerd itself; the admin password generated into .sec
 `.ci/run` runs `make deploy` before `make test`, as the README says; where it did not run, the first
 test runs it. Then, against that deployment:
 
-- `make deploy` again, verbose (-vvv): it changes nothing, and no secret is in its output;
+- `make deploy` again, verbose (-vvv), and in check mode with --diff: each changes nothing, and no
+  secret is in its output; `backup.yml -vvv`, which stops and starts a server with the operations
+  token, shows no secret either;
 - the end-to-end suite, with the tests that run the deployment again (tests/e2e/test_safe_change.py
   and the redeploy test of test_hub.py use this machine's own `ansible-playbook playbooks/site.yml`);
 - the engine restarts with a changed daemon option while the hub is up (without systemd, dockerd
@@ -88,15 +90,53 @@ def test_make_deploy_again_changes_nothing_and_prints_no_secret(deployed):
     assert result.returncode == 0, result.stdout[-4000:]
     counts = recap(result.stdout)
     assert counts["changed"] == 0 and counts["failed"] == 0, counts
-    # The search is real: a whole verbose run, and secrets long enough not to match by chance.
-    assert len(result.stdout) > 100_000 and "module_args" in result.stdout, len(result.stdout)
-    found = secrets(deployed)
-    assert {"secrets/ops.token", "secrets/proxy.token", "secrets/admin_password"} <= found.keys(), found.keys()
-    weak = [name for name, value in found.items() if len(value) < 20]
-    assert not weak, f"too short to search for: {weak}"
+    assert len(result.stdout) > 100_000, len(result.stdout)
+    assert {"secrets/ops.token", "secrets/proxy.token", "secrets/admin_password"} <= secrets(deployed).keys()
     log = subprocess.run(["docker", "logs", "jupyterhub"], capture_output=True, text=True, check=True)
-    leaked = [name for name, value in found.items() if value in result.stdout + log.stdout + log.stderr]
-    assert not leaked, f"in the output of make deploy -vvv or the hub's log: {leaked}"
+    assert_no_secret(result.stdout + log.stdout + log.stderr, deployed)
+
+
+def assert_no_secret(output: str, admin_password: str) -> None:
+    # The search is real: a whole verbose run, and secrets long enough not to match by chance.
+    assert "module_args" in output, output[-2000:]
+    found = secrets(admin_password)
+    assert not [name for name, value in found.items() if len(value) < 20], found.keys()
+    leaked = [name for name, value in found.items() if value in output]
+    assert not leaked, f"in the output: {leaked}"
+
+
+def test_check_diff_run_changes_nothing_and_prints_no_secret(deployed):
+    """`--check --diff` prints the diff of every file it would change: no secret, and nothing to change."""
+    result = run_playbook("playbooks/site.yml", None, "--check", "--diff", "-vvv")
+    (OUTPUT / "local-check-diff.log").write_text(result.stdout)
+    assert result.returncode == 0, result.stdout[-4000:]
+    counts = recap(result.stdout)
+    assert counts["changed"] == 0 and counts["failed"] == 0, counts
+    assert_no_secret(result.stdout, deployed)
+
+
+def test_verbose_backup_stops_and_starts_a_server_and_prints_no_secret(deployed):
+    """backup.yml -vvv stops a running server through the hub's API with the operations token (in a header),
+    backs up, and starts it again: the token and the other secrets stay out of its output."""
+    sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+    from hubclient import HubClient  # pylint: disable=import-outside-toplevel
+
+    admin = HubClient(URL)
+    assert admin.login("admin", deployed).status_code == 302
+    name = f"backup{os.getpid()}"
+    client = HubClient(URL)
+    client.join(admin, name, f"Backed-Up-Server-{os.getpid()}")
+    try:
+        before = admin.api("GET", f"/users/{name}").json()["servers"][""]
+        result = run_playbook("playbooks/backup.yml", {"jupyterhub_backup_users": [name]}, "-vvv")
+        (OUTPUT / "local-backup-vvv.log").write_text(result.stdout)
+        assert result.returncode == 0, result.stdout[-4000:]
+        assert_no_secret(result.stdout, deployed)
+        # The backup stopped the server (a consistent volume) and started it again.
+        after = admin.api("GET", f"/users/{name}").json()["servers"][""]
+        assert after["ready"] and after["started"] != before["started"], (before, after)
+    finally:
+        client.stop_server(name)
 
 
 def test_secret_files_are_0600_and_roots(deployed):
