@@ -169,7 +169,7 @@ def test_redeploy_onto_a_taken_port_changes_nothing(user):
     print(f"taken port: the play failed after {took:.1f} s")
     assert result.returncode != 0, result.stdout[-3000:]
     flat = " ".join(result.stdout.split())
-    assert "127.0.0.1:18999 is in use on the host" in flat and "Nothing changed" in flat, result.stdout[-3000:]
+    assert ":18999 is in use on the host" in flat and "Nothing changed" in flat, result.stdout[-3000:]
     assert took < FAIL_WITHIN, f"the play took {took:.0f} s to fail"
     assert live_hub() == before
     assert watcher.ok >= 5 and not watcher.failed, (watcher.ok, watcher.failed)
