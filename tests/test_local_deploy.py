@@ -128,7 +128,8 @@ def test_verbose_backup_stops_and_starts_a_server_and_prints_no_secret(deployed)
     client.join(admin, name, f"Backed-Up-Server-{os.getpid()}")
     try:
         before = admin.api("GET", f"/users/{name}").json()["servers"][""]
-        result = run_playbook("playbooks/backup.yml", {"jupyterhub_backup_users": [name]}, "-vvv")
+        result = run_playbook("playbooks/backup.yml", {"jupyterhub_backup_users": [name], "jupyterhub_backup_stop_servers": True},
+                              "-vvv")
         (OUTPUT / "local-backup-vvv.log").write_text(result.stdout)
         assert result.returncode == 0, result.stdout[-4000:]
         assert_no_secret(result.stdout, deployed)
