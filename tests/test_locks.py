@@ -24,7 +24,7 @@ def _pins(path):
 
 @pytest.mark.parametrize("image", sorted(pip_lock.images()))
 def test_lock_pins_every_package_exactly(image):
-    path, _ = pip_lock.images()[image]
+    path, _pins_wanted = pip_lock.images()[image]
     bad = [line for line in _pins(path) if not PIN.match(line)]
     assert not bad, f"{path.name}: not name==version: {bad}"
     names = [line.split("==")[0] for line in _pins(path) if ";" not in line]
@@ -43,7 +43,7 @@ def test_lock_is_for_the_default_versions(image):
 def test_image_drops_rfc3987_syntax(image):
     # Installed as a dependency (jupyter-events -> jsonschema[format-nongpl]), at its locked version, then removed.
     role, variable = REMOVED[image]
-    path, _ = pip_lock.images()[image]
+    path, _pins_wanted = pip_lock.images()[image]
     removed = yaml.safe_load((ROOT / "roles" / role / "defaults" / "main.yml").read_text())[variable]
     assert "rfc3987-syntax" in removed
     locked = {line.split("==")[0] for line in _pins(path)}
