@@ -149,14 +149,16 @@ def xsrf_of(response: requests.Response) -> str:
     return match.group(1)
 
 
-def login(hub: Hub, name: str, password: str = PASSWORD, session: requests.Session | None = None):
-    """(session, response) of a login through the form: GET /hub/login, then POST it."""
+def login(hub: Hub, name: str, password: str = PASSWORD, session: requests.Session | None = None,
+          xsrf: str | None = None):
+    """(session, response) of a login through the form: GET /hub/login, then POST it (with the form's XSRF
+    token, or the one given)."""
     session = session or requests.Session()
     page = session.get(hub.url("login"), timeout=10)
     assert page.status_code == 200, page.text[:2000]
     response = session.post(
         hub.url("login"),
-        data={"_xsrf": xsrf_of(page), "username": name, "password": password},
+        data={"_xsrf": xsrf or xsrf_of(page), "username": name, "password": password},
         allow_redirects=False,
         timeout=10,
     )
@@ -240,14 +242,7 @@ def test_lockout_after_failed_logins_and_its_end(hub):
 
 def test_expired_form_shows_the_login_form_with_its_error(hub):
     """A login POST whose XSRF token is wrong: JupyterHub renders the form synchronously (write_error)."""
-    session = requests.Session()
-    session.get(hub.url("login"), timeout=10)
-    response = session.post(
-        hub.url("login"),
-        data={"_xsrf": "not-the-token", "username": "xsrf", "password": PASSWORD},
-        allow_redirects=False,
-        timeout=10,
-    )
+    session, response = login(hub, "xsrf", xsrf="not-the-token")
 
     assert response.status_code == 403
     assert_login_form(response, "Login form invalid or expired. Try again.")
@@ -419,14 +414,7 @@ def test_control_plain_nativeauthenticator_login(plain_hub):
 
 def test_control_plain_nativeauthenticator_expired_form(plain_hub):
     """Without the layer an error on the login form is an empty page (_render takes no sync), under 5.5 too."""
-    session = requests.Session()
-    session.get(plain_hub.url("login"), timeout=10)
-    response = session.post(
-        plain_hub.url("login"),
-        data={"_xsrf": "not-the-token", "username": "alice", "password": PASSWORD},
-        allow_redirects=False,
-        timeout=10,
-    )
+    _session, response = login(plain_hub, "alice", xsrf="not-the-token")
 
     assert response.status_code == 403
     assert 'id="login-main"' not in response.text
