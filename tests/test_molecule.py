@@ -18,7 +18,7 @@ SCENARIOS = [
     # HTTPS from an ACME server (pebble on the test host), the end-to-end suite over HTTPS.
     ("tls", DISTROS[0], ["converge", "idempotence", "verify", "side_effect"]),
     # The full stack, with the end-to-end suite in its verify step; on the first suite also the
-    # backup and restore checks (molecule/backup/verify.yml) on the same host: the backup scenario
+    # backup and restore checks (molecule/backup/checks.yml) on the same host: the backup scenario
     # would deploy the same stack once more only for them.
     *[("default", distro, ["converge", "idempotence", "verify"]) for distro in DISTROS],
 ]
