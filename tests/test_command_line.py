@@ -39,7 +39,10 @@ def _options() -> list[tuple[str, str, str, str]]:
         for entry_point, spec in yaml.safe_load(path.read_text())["argument_specs"].items():
             for name, option in spec.get("options", {}).items():
                 if option.get("type") in ("int", "float", "bool"):
-                    value = "true" if option["type"] == "bool" else str(option["default"])
+                    default = option.get("default")
+                    # A derived default is a Jinja expression, not a number: 1000 is in range for those.
+                    number = default if isinstance(default, (int, float)) and not isinstance(default, bool) else 1000
+                    value = "true" if option["type"] == "bool" else str(number)
                     found.append((PLAYBOOKS[(role, entry_point)], name, option["type"], value))
     return found
 
