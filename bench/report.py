@@ -19,8 +19,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 RESULTS = Path(__import__("os").environ.get("BENCH_RESULTS", Path(__file__).resolve().parent / "results"))
-# The bars the deployment is held to on the 2-core machine (bench/README.md).
-BARS = {"rerun_s": 25, "ratio_p50": 1.5, "ratio_p95": 2.0, "users": 50, "all_ready_s": 120}
+# The bars the deployment is held to on the 2-core machine (bench/README.md): a no-change re-run;
+# plain `docker run` of the notebook image; one user against it; bursts against the machine's floor.
+BARS = {"rerun_s": 25, "reference_p50_s": 1.8, "ratio_p50": 1.3, "burst_users": 50, "last_over_floor": 1.5,
+        "first_ready_s": 10, "big_burst_users": 100, "unresponsive_s": 1.0}
 
 
 def mark(ok: bool) -> str:
@@ -56,16 +58,20 @@ def table(run: dict) -> str:
                   f"unresponsive-loop warnings, {spawn['hub_log']['http_timeout']} http timeouts.", ""]
     conc = run.get("concurrency")
     if conc:
-        lines += ["Concurrent starts through the REST API:", "",
-                  "| users | ready | all ready after | p50 ready | hub CPU max / mean | hub memory max | memory per user server "
-                  "| hub log errors / unresponsive loop / http timeouts | load before |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+        lines += ["Users starting at the same moment through the REST API; the floor is plain `docker run` p50 x users / "
+                  f"{run['machine']['cpus']} cores:", "",
+                  "| users | ready | first ready | p50 ready | last ready | floor | last / floor | hub CPU max / mean "
+                  "| hub memory max | memory per user server | hub log errors / event-loop warnings (longest) / http timeouts "
+                  "| load before |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for c in conc:
-            all_ready = f"{c['all_ready_s']:.1f} s" if c["all_ready_s"] is not None else "not all (180 s)"
-            lines.append(f"| {c['users']} | {c['ready']}/{c['users']} | {all_ready} | {c['ready_p50']} s | "
+            last = f"{c['all_ready_s']:.1f} s" if c["all_ready_s"] is not None else "not all"
+            log = c["hub_log"]
+            lines.append(f"| {c['users']} | {c['ready']}/{c['users']} | {c.get('first_ready_s')} s | {c['ready_p50']} s | {last} | "
+                         f"{c.get('floor_s')} s | {c.get('last_over_floor')} | "
                          f"{c['hub_cpu_pct_max']} % / {c['hub_cpu_pct_mean']} % | {c['hub_mem_mib_max']} MiB | "
-                         f"{c['user_server_mem_mib_mean']} MiB | {c['hub_log']['errors']} / {c['hub_log']['unresponsive']} / "
-                         f"{c['hub_log']['http_timeout']} | {' '.join(c['load_before']['loadavg'])} |")
+                         f"{c['user_server_mem_mib_mean']} MiB | {log['errors']} / {log['unresponsive']} "
+                         f"({log.get('unresponsive_max_s', 0)} s) / {log['http_timeout']} | {' '.join(c['load_before']['loadavg'])} |")
         lines.append("")
     lines += ["Bars:", ""]
     if deploy:
@@ -73,13 +79,24 @@ def table(run: dict) -> str:
         lines.append(f"- no-change re-run <= {BARS['rerun_s']} s and changed=0: {r['wall_s']:.1f} s, changed={r['recap']['changed']}: "
                      f"{mark(r['wall_s'] <= BARS['rerun_s'] and r['recap']['changed'] == 0)}")
     if spawn:
-        lines.append(f"- spawn p50 <= {BARS['ratio_p50']}x plain docker run: {spawn['ratio_p50']}x: {mark(spawn['ratio_p50'] <= BARS['ratio_p50'])}")
-        lines.append(f"- spawn p95 <= {BARS['ratio_p95']}x plain docker run: {spawn['ratio_p95']}x: {mark(spawn['ratio_p95'] <= BARS['ratio_p95'])}")
+        lines.append(f"- plain docker run p50 <= {BARS['reference_p50_s']} s: {spawn['reference_p50']:.2f} s: "
+                     f"{mark(spawn['reference_p50'] <= BARS['reference_p50_s'])}")
+        lines.append(f"- one user, p50 <= {BARS['ratio_p50']}x plain docker run: {spawn['ratio_p50']}x: "
+                     f"{mark(spawn['ratio_p50'] <= BARS['ratio_p50'])}")
     for c in conc or []:
-        if c["users"] == BARS["users"]:
-            ok = c["ready"] == c["users"] and (c["all_ready_s"] or 1e9) <= BARS["all_ready_s"] and c["hub_log"]["errors"] == 0
-            lines.append(f"- {c['users']} concurrent users all ready within {BARS['all_ready_s']} s, no hub error: "
-                         f"{c['ready']}/{c['users']} in {c['all_ready_s']} s, {c['hub_log']['errors']} errors: {mark(ok)}")
+        if c["users"] == BARS["burst_users"]:
+            ok = (c["ready"] == c["users"] and (c.get("last_over_floor") or 1e9) <= BARS["last_over_floor"]
+                  and (c.get("first_ready_s") or 1e9) <= BARS["first_ready_s"])
+            lines.append(f"- {c['users']} at once: all ready, the last within {BARS['last_over_floor']}x the floor, the first "
+                         f"within {BARS['first_ready_s']} s: {c['ready']}/{c['users']}, last {c['all_ready_s']} s = "
+                         f"{c.get('last_over_floor')}x, first {c.get('first_ready_s')} s: {mark(ok)}")
+        if c["users"] == BARS["big_burst_users"]:
+            log = c["hub_log"]
+            ok = (c["ready"] == c["users"] and log["errors"] == 0
+                  and log.get("unresponsive_max_s", 1e9) <= BARS["unresponsive_s"])
+            lines.append(f"- {c['users']} at once: all ready, no hub error, no event-loop warning above {BARS['unresponsive_s']} s: "
+                         f"{c['ready']}/{c['users']}, {log['errors']} errors, longest stall {log.get('unresponsive_max_s')} s: "
+                         f"{mark(ok)}")
     return "\n".join(lines) + "\n"
 
 
@@ -106,7 +123,9 @@ def plots(run: dict, out: Path) -> None:
         for c in conc:
             ax.annotate(f"{c['ready']}/{c['users']}", (c["users"], max(c["ready_times_s"], default=0)),
                         textcoords="offset points", xytext=(4, 4), fontsize=8)
-        ax.axhline(BARS["all_ready_s"], color="grey", linestyle=":", label=f"bar {BARS['all_ready_s']} s")
+        ax.plot(users, [c.get("floor_s") or 0 for c in conc], "k:", label="machine floor")
+        ax.plot(users, [BARS["last_over_floor"] * (c.get("floor_s") or 0) for c in conc], color="grey", linestyle="--",
+                label=f"bar {BARS['last_over_floor']} x floor")
         ax.set_xlabel("users starting at the same moment")
         ax.set_ylabel("seconds after the start requests")
         ax.set_title("Ready time against the number of users")
