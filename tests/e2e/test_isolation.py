@@ -43,7 +43,7 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 def probe(target):
     host, port = target.rsplit(':', 1)
-    s = socket.socket(); s.settimeout(5)
+    s = socket.socket(); s.settimeout(3)
     try:
         s.connect((host, int(port))); return 'open'
     except OSError as e:
