@@ -66,8 +66,8 @@ $(VENV)/.bench-installed: bench/requirements.txt
 docs: venv ## Regenerate each role's README.md from its meta/argument_specs.yml
 	python tools/role_docs.py --write
 
-# The Pythons of the images (Debian bookworm's 3.11, trixie's 3.13): pip resolves with each.
-LOCK_PYTHONS ?= python3.11 python3.13
+# The Pythons of the images (Debian bookworm's own 3.11.2, trixie's 3.13): pip resolves with each.
+LOCK_PYTHONS ?= /usr/bin/python3.11 python3.13
 
 locks: venv ## Regenerate the images' pip locks (roles/*/files/constraints-*.txt) for the default versions
 	python tools/pip_lock.py $(LOCK_PYTHONS)

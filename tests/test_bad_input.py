@@ -73,7 +73,13 @@ CASES = [
     ("playbooks/jupyterhub.yml", {"jupyterhub_spawner_mem_limit": "64k"}, ["jupyterhub_spawner_mem_limit must be a size of at least 128M", "64k"]),
     ("playbooks/jupyterhub.yml", {"jhub_pip_index_url": "pypi.mirror.internal/simple"},
      ["jhub_pip_index_url must be empty or an http(s) URL", "pypi.mirror.internal/simple"]),
-    ("playbooks/jupyterhub.yml", {"jhub_jupyterhub_version": "6.1.1"}, ["jhub_jupyterhub_version 6.1.1", "is not proven yet"]),
+    ("playbooks/jupyterhub.yml", {"jhub_jupyterhub_version": "latest"},
+     ["jhub_jupyterhub_version must be a JupyterHub release such as 6.1.1", "(got 'latest')"]),
+    ("playbooks/jupyterhub.yml", {"jhub_jupyterhub_version": "4.1.6"},
+     ["jhub_jupyterhub_version 4.1.6 is not a JupyterHub this collection deploys", "6.1 and 5.5 series"]),
+    # NativeAuthenticator 1.2.0 under JupyterHub 6: the compatibility layer is made for 1.3.0's handlers.
+    ("playbooks/jupyterhub.yml", {"jupyterhub_nativeauthenticator_version": "1.2.0"},
+     ["jupyterhub_nativeauthenticator_version 1.2.0 is not proven under JupyterHub 6.1.1"]),
     ("playbooks/jupyterhub.yml", {"jupyterhub_log_level": "LOUD"}, ["jupyterhub_log_level", "DEBUG, INFO"]),
     (
         "playbooks/jupyterhub.yml",

@@ -8,6 +8,11 @@ candidate cannot touch users' servers, the live proxy's routes or the live datab
 the admin bootstrap and then JupyterHub, as the hub container does, and succeeds once JupyterHub
 has loaded its roles, services and tokens, started its proxy and answered /hub/health. If
 JupyterHub exits or does not get there in time, it prints the hub's own error lines and fails.
+
+A database at an older revision than this image's JupyterHub is upgraded first (jupyterhub
+upgrade-db, on the copy), and the upgrade is announced as "preflight: database upgrade OLD -> NEW"
+for the role, which then upgrades the live database the same way. A database at a revision this
+image does not know (a newer JupyterHub made it) is refused: JupyterHub has no downgrade.
 """
 
 import argparse
@@ -20,6 +25,7 @@ import tempfile
 import time
 import urllib.request
 from collections import deque
+from contextlib import closing
 from pathlib import Path
 from threading import Thread
 
@@ -57,6 +63,51 @@ def copy_state(live_db: Path, live_secret: Path, work: Path) -> None:
     if live_secret.is_file():
         shutil.copyfile(live_secret, work / "cookie_secret")
         os.chmod(work / "cookie_secret", 0o600)
+
+
+def db_revision(db: Path) -> str | None:
+    """The database's alembic revision (None: no database yet, or one JupyterHub has not stamped)."""
+    if not db.is_file():
+        return None
+    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as connection:
+        try:
+            row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+        except sqlite3.OperationalError:
+            return None
+    return row[0] if row else None
+
+
+def known_revisions() -> tuple[str, str, set[str]]:
+    """This image's JupyterHub: its version, its newest database revision and every revision it knows."""
+    import jupyterhub  # pylint: disable=import-outside-toplevel
+    from alembic.script import ScriptDirectory  # pylint: disable=import-outside-toplevel
+
+    script = ScriptDirectory(str(Path(jupyterhub.__file__).parent / "alembic"))
+    return jupyterhub.__version__, script.get_current_head(), {rev.revision for rev in script.walk_revisions()}
+
+
+def upgrade(db: Path, config: Path) -> int:
+    """Refuse a database of a newer JupyterHub; upgrade an older one in place (jupyterhub upgrade-db)."""
+    revision = db_revision(db)
+    version, head, known = known_revisions()
+    if revision is None or revision == head:
+        return 0
+    if revision not in known:
+        print(f"preflight: the candidate hub refuses the database: it is at revision {revision}, which JupyterHub "
+              f"{version} of this image does not know (its newest is {head}): a newer JupyterHub made it, and "
+              "JupyterHub cannot downgrade a database. Keep the newer version, or restore a backup made before "
+              "the upgrade (playbooks/restore.yml with the hub state).")
+        return 1
+    result = subprocess.run(["jupyterhub", "upgrade-db", "-f", str(config)], capture_output=True, text=True, check=False)
+    if result.returncode != 0 or db_revision(db) != head:
+        lines = (result.stdout + result.stderr).splitlines()
+        print("\n".join(lines[-40:]))
+        print(f"preflight: the candidate hub could not upgrade a copy of the database from revision {revision} "
+              f"to {head} (JupyterHub {version}); its errors:")
+        print("\n".join(errors(lines)))
+        return 1
+    print(f"preflight: database upgrade {revision} -> {head}")
+    return 0
 
 
 def healthy() -> bool:
@@ -104,6 +155,8 @@ def main() -> int:
         proxy_pid=str(work / "proxy.pid")))
 
     started = time.monotonic()
+    if upgrade(work / "jupyterhub.sqlite", work / "preflight_config.py") != 0:
+        return 1
     if args.bootstrap:
         bootstrap = subprocess.run(["jhub-bootstrap-admin", "--db-url", db_url, *args.bootstrap],
                                    capture_output=True, text=True, check=False)
