@@ -128,8 +128,17 @@ def human(size):
     return f"{size / 2**20:.1f} MiB"
 
 
+def file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def snapshot_hub_state(data, work):
-    """Consistent copies of the database (SQLite's online backup API) and the cookie secret in WORK."""
+    """Consistent copies of the database (SQLite's online backup API) and the cookie secret in WORK;
+    returns the database copy's SHA-256 (a restore reports the same for the file it puts back)."""
     source_db = os.path.join(data, DB_FILES[0])
     copy_db = os.path.join(work, DB_FILES[0])
     source = sqlite3.connect(source_db)
@@ -148,6 +157,7 @@ def snapshot_hub_state(data, work):
             shutil.copy2(os.path.join(data, name), copy)
         os.chown(copy, original.st_uid, original.st_gid)
         os.chmod(copy, stat.S_IMODE(original.st_mode))
+    return file_sha256(copy_db)
 
 
 def archive(job, out, kind):
@@ -155,14 +165,15 @@ def archive(job, out, kind):
     started = time.monotonic()
     base = f"user-{job['username']}" if job["kind"] == "user" else "hub-state"
     path = os.path.join(out, base + SUFFIX[kind])
+    database = {}
     if job["kind"] == "user":
         size, sha256, entries, warning = create(job["src"], path, kind)
     else:
         with tempfile.TemporaryDirectory() as work:
             os.chmod(work, 0o700)
-            snapshot_hub_state(job["src"], work)
+            database["database_sha256"] = snapshot_hub_state(job["src"], work)
             size, sha256, entries, warning = create(work, path, kind)
-    return {"kind": job["kind"], "username": job.get("username"), "volume": job["volume"],
+    return {**database, "kind": job["kind"], "username": job.get("username"), "volume": job["volume"],
             "file": os.path.basename(path), "size": size,
             "sha256": sha256, "files": entries, "data_bytes": job["data_bytes"], "compression": kind,
             "warning": warning, "jupyterhub_version": jupyterhub_version(),
@@ -279,7 +290,8 @@ def cmd_restore_hub_state(args):
             os.replace(os.path.join(staging, name), os.path.join(args.data, name))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    print(json.dumps({"changed": True, "dest": args.data}))
+    print(json.dumps({"changed": True, "dest": args.data,
+                      "database_sha256": file_sha256(os.path.join(args.data, DB_FILES[0]))}))
     return 0
 
 
