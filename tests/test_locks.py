@@ -1,4 +1,4 @@
-"""The images' pip locks (make locks): complete pins, made for the default versions, and what the images drop."""
+"""The images' pip locks (make locks): complete pins, one per JupyterHub release deployed, and what the images drop."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def test_lock_pins_every_package_exactly(image):
 
 
 @pytest.mark.parametrize("image", sorted(pip_lock.images()))
-def test_lock_is_for_the_default_versions(image):
+def test_lock_is_for_its_versions(image):
     # The roles apply a lock only when it holds the image's pins as lines (notebook_images_locked, jupyterhub_locked).
     path, pins = pip_lock.images()[image]
     missing = [pin for pin in pins if pin not in _pins(path)]
@@ -42,7 +42,7 @@ def test_lock_is_for_the_default_versions(image):
 @pytest.mark.parametrize("image", sorted(pip_lock.images()))
 def test_image_drops_rfc3987_syntax(image):
     # Installed as a dependency (jupyter-events -> jsonschema[format-nongpl]), at its locked version, then removed.
-    role, variable = REMOVED[image]
+    role, variable = REMOVED[image.split("-")[0]]
     path, _pins_wanted = pip_lock.images()[image]
     removed = yaml.safe_load((ROOT / "roles" / role / "defaults" / "main.yml").read_text())[variable]
     assert "rfc3987-syntax" in removed
@@ -50,3 +50,8 @@ def test_image_drops_rfc3987_syntax(image):
     assert set(removed) <= locked, f"{variable} names packages that the image does not get: {set(removed) - locked}"
     template = (ROOT / "roles" / role / "templates" / "Dockerfile.j2").read_text()
     assert f"pip uninstall --yes --disable-pip-version-check {{{{ {variable} |" in template
+
+
+def test_the_default_release_is_locked():
+    default = yaml.safe_load((ROOT / "roles/jhub/defaults/main.yml").read_text())["jhub_jupyterhub_version"]
+    assert default in pip_lock.locked_versions(), (default, pip_lock.locked_versions())

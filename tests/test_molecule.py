@@ -20,7 +20,10 @@ SCENARIOS = [
     # The full stack, with the end-to-end suite in its verify step; on the first suite also the
     # backup and restore checks (molecule/backup/checks.yml) on the same host: the backup scenario
     # would deploy the same stack once more only for them.
-    *[("default", distro, ["converge", "idempotence", "verify"]) for distro in DISTROS],
+    ("default", DISTROS[0], ["converge", "idempotence", "verify"]),
+    # The same stack deployed with JupyterHub 5.5.4 and upgraded to 6.1.1 in its verify, then the default
+    # scenario's verify (its second suite's part) on the upgraded host.
+    ("upgrade", DISTROS[-1], ["converge", "idempotence", "verify"]),
 ]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import time
 import uuid
 from urllib.parse import urlsplit
@@ -203,3 +204,56 @@ class HubClient:
         assert response.status_code == 302, (response.status_code, response.text[:500])
         self.start_server(username)
         self.open_server(username)
+
+
+class _Watch(threading.Thread):
+    """Polls while a play runs: check() five times a second; the seconds and answers when it failed."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.ok, self.failed, self.down, self.stopped = 0, [], 0.0, threading.Event()
+
+    def check(self) -> str | None:
+        raise NotImplementedError
+
+    def run(self):
+        while not self.stopped.is_set():
+            began = time.monotonic()
+            try:
+                problem = self.check()
+            except requests.RequestException as error:
+                problem = type(error).__name__
+            self.stopped.wait(max(0.0, 0.2 - (time.monotonic() - began)))
+            if problem:
+                self.failed.append(problem)
+                self.down += time.monotonic() - began
+            else:
+                self.ok += 1
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=10)
+
+
+class Watcher(_Watch):
+    """A user's requests to their own server through the proxy."""
+
+    def __init__(self, client: HubClient, name: str):
+        super().__init__()
+        self.client, self.name = client, name
+
+    def check(self) -> str | None:
+        response = self.client.http.get(f"{self.client.base}/user/{self.name}/api/status", timeout=5)
+        return None if response.status_code == 200 else f"HTTP {response.status_code}"
+
+
+class HealthWatch(_Watch):
+    """The hub's /hub/health."""
+
+    def __init__(self, url: str):
+        super().__init__()
+        self.url = url.rstrip("/")
+
+    def check(self) -> str | None:
+        response = requests.get(f"{self.url}/hub/health", timeout=2)
+        return None if response.status_code == 200 else f"HTTP {response.status_code}"

@@ -99,6 +99,17 @@ def test_new_user_cannot_log_in_before_approval(admin):
     assert client.login(name, password).status_code == 302
 
 
+def test_admin_pages_answer_the_admin_only(admin, user):
+    """The admin page and NativeAuthenticator's authorize page (which lists every user) for the admin;
+    a user gets neither."""
+    client, name = user
+    assert admin.http.get(f"{URL}/hub/admin", timeout=30).status_code == 200
+    page = admin.http.get(f"{URL}/hub/authorize", timeout=30)
+    assert page.status_code == 200 and name in page.text, page.status_code
+    for path in ("/hub/admin", "/hub/authorize"):
+        assert client.http.get(f"{URL}{path}", timeout=30).status_code == 403, path
+
+
 def test_user_runs_code_in_a_kernel_through_the_proxy(user):
     client, name = user
     assert client.execute(name, "import getpass, os; print(6 * 7, getpass.getuser(), os.getcwd())").split() == [

@@ -13,14 +13,13 @@ import json
 import os
 import shlex
 import subprocess
-import threading
 import time
 import uuid
 
 import pytest
 import requests
 
-from hubclient import HubClient
+from hubclient import HealthWatch, HubClient, Watcher
 
 URL = os.environ.get("JHUB_URL", "")
 ADMIN = os.environ.get("JHUB_ADMIN_USER", "admin")
@@ -58,31 +57,6 @@ def redeploy(extra_vars: dict | None, *args: str) -> tuple[subprocess.CompletedP
     result = subprocess.run(command, shell=True, capture_output=True,
                             text=True, timeout=900, check=False, env={**os.environ, "ANSIBLE_NOCOLOR": "1"})
     return result, time.monotonic() - started
-
-
-class Watcher(threading.Thread):
-    """A user's requests to their own server through the proxy, twice a second, while a play runs."""
-
-    def __init__(self, client: HubClient, name: str):
-        super().__init__(daemon=True)
-        self.client, self.name = client, name
-        self.ok, self.failed, self.stopped = 0, [], threading.Event()
-
-    def run(self):
-        while not self.stopped.is_set():
-            try:
-                response = self.client.http.get(f"{URL}/user/{self.name}/api/status", timeout=5)
-                if response.status_code == 200:
-                    self.ok += 1
-                else:
-                    self.failed.append(f"HTTP {response.status_code}")
-            except requests.RequestException as error:
-                self.failed.append(type(error).__name__)
-            self.stopped.wait(0.5)
-
-    def stop(self) -> None:
-        self.stopped.set()
-        self.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -175,29 +149,6 @@ def test_redeploy_onto_a_taken_port_changes_nothing(user):
     assert watcher.ok >= 5 and not watcher.failed, (watcher.ok, watcher.failed)
 
 
-class HealthWatch(threading.Thread):
-    """/hub/health five times a second while a play runs: the seconds it did not answer 200."""
-
-    def __init__(self):
-        super().__init__(daemon=True)
-        self.down, self.stopped = 0.0, threading.Event()
-
-    def run(self):
-        while not self.stopped.is_set():
-            began = time.monotonic()
-            try:
-                healthy = requests.get(f"{URL}/hub/health", timeout=2).status_code == 200
-            except requests.RequestException:
-                healthy = False
-            self.stopped.wait(max(0.0, 0.2 - (time.monotonic() - began)))
-            if not healthy:
-                self.down += time.monotonic() - began
-
-    def stop(self) -> None:
-        self.stopped.set()
-        self.join(timeout=10)
-
-
 def test_redeploy_with_a_new_setting_keeps_users_connected(user):
     """A changed setting restarts the hub, not the proxy: a user's requests to their server through the proxy
     all succeed, and a kernel websocket opened before the change still works after it, with its state. The
@@ -210,7 +161,7 @@ def test_redeploy_with_a_new_setting_keeps_users_connected(user):
     ws = client.connect_kernel(name, kernel_id)
     try:
         client.run_on(ws, name, "kept = 41")
-        watcher, health = Watcher(client, name), HealthWatch()
+        watcher, health = Watcher(client, name), HealthWatch(URL)
         watcher.start()
         health.start()
         result, took = redeploy({"jupyterhub_idle_culler_timeout": 3601})

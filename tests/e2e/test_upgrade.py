@@ -1,0 +1,170 @@
+"""An upgrade of JupyterHub as a normal run of site.yml, against a hub deployed with the older release.
+
+Before it: the admin, two approved users (one with a running server, one with a stopped one, each with
+a file), a pending sign-up and a user's API token. First an upgrade whose new hub fails in the live
+container only (the preflight passes): the play restores the database and the older hub by itself.
+Then the upgrade itself, watched from outside: everyone logs in with the same password, the pending
+sign-up is still pending, the token works, both files are intact, the running server answered all
+along, the database is at the new JupyterHub's head revision, and a second run changes nothing.
+The tests run in this order and share the state. Configured by the environment:
+  JHUB_URL, JHUB_ADMIN_USER, JHUB_ADMIN_PASSWORD  the hub and its admin
+  JHUB_HOST_EXEC                                  command prefix that runs a command on the hub's host
+  JHUB_UPGRADE                                    shell command that runs site.yml with the new release
+  JHUB_UPGRADE_FROM, JHUB_UPGRADE_TO              the releases before and after
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import time
+import uuid
+
+import pytest
+import requests
+
+from hubclient import HealthWatch, HubClient, Watcher
+
+URL = os.environ.get("JHUB_URL", "")
+ADMIN = os.environ.get("JHUB_ADMIN_USER", "admin")
+ADMIN_PASSWORD = os.environ.get("JHUB_ADMIN_PASSWORD", "")
+HOST_EXEC = shlex.split(os.environ.get("JHUB_HOST_EXEC", ""))
+UPGRADE = os.environ.get("JHUB_UPGRADE", "")
+FROM, TO = os.environ.get("JHUB_UPGRADE_FROM", ""), os.environ.get("JHUB_UPGRADE_TO", "")
+RUN = uuid.uuid4().hex[:6]
+# The bar: seconds /hub/health does not answer 200 during the upgrade.
+DOWNTIME_BAR = 30
+# The hub image's JupyterHub: the database's revision and the newest one the image knows.
+REVISIONS = (
+    "import sqlite3, jupyterhub, pathlib; from alembic.script import ScriptDirectory; "
+    "db = sqlite3.connect('/data/jupyterhub.sqlite').execute('select version_num from alembic_version').fetchone()[0]; "
+    "head = ScriptDirectory(str(pathlib.Path(jupyterhub.__file__).parent / 'alembic')).get_current_head(); "
+    "print(db, head)"
+)
+
+pytestmark = pytest.mark.skipif(not (UPGRADE and HOST_EXEC and FROM and TO), reason="JHUB_UPGRADE* or JHUB_HOST_EXEC is not set")
+
+
+def on_host(*argv: str) -> str:
+    return subprocess.run([*HOST_EXEC, *argv], capture_output=True, text=True, timeout=120, check=True).stdout.strip()
+
+
+def hub_version() -> str:
+    return requests.get(f"{URL}/hub/api", timeout=10).json()["version"]
+
+
+def upgrade(extra_vars: dict | None = None) -> tuple[subprocess.CompletedProcess, float]:
+    started = time.monotonic()
+    command = " ".join([UPGRADE, *(["-e", shlex.quote(json.dumps(extra_vars))] if extra_vars else [])])
+    result = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=1200, check=False,
+                            env={**os.environ, "ANSIBLE_NOCOLOR": "1"})
+    return result, time.monotonic() - started
+
+
+def logged_in(name: str, password: str) -> HubClient:
+    client = HubClient(URL)
+    response = client.login(name, password)
+    assert response.status_code == 302, (name, response.status_code, response.text[:300])
+    return client
+
+
+def read_file(client: HubClient, name: str, path: str) -> str:
+    response = client.server_api(name, "GET", f"/contents/{path}", params={"content": "1"})
+    assert response.status_code == 200, (name, path, response.status_code, response.text[:300])
+    return response.json()["content"]
+
+
+@pytest.fixture(scope="module")
+def before() -> dict:
+    """The older hub with its users, token and files."""
+    assert hub_version() == FROM
+    admin = logged_in(ADMIN, ADMIN_PASSWORD)
+    state = {"admin": admin, "users": {}}
+    for role in ("running", "stopped"):
+        name, password = f"up{role[:3]}{RUN}", f"Upgrade-{role}-{RUN}-Battery"
+        client = HubClient(URL)
+        client.join(admin, name, password)
+        content = f"{role} server's file {RUN}\n"
+        saved = client.server_api(name, "PUT", f"/contents/kept-{RUN}.txt", json={"type": "file", "format": "text",
+                                                                                  "content": content})
+        assert saved.status_code in (200, 201), saved.text[:300]
+        state["users"][role] = {"name": name, "password": password, "client": client, "content": content}
+    state["users"]["stopped"]["client"].stop_server(state["users"]["stopped"]["name"])
+    running = state["users"]["running"]
+    token = running["client"].api("POST", f"/users/{running['name']}/tokens", json={"note": "upgrade test"})
+    assert token.status_code == 201, token.text[:300]
+    state["token"] = token.json()["token"]
+    state["pending"] = (f"uppen{RUN}", f"Upgrade-pending-{RUN}-Battery")
+    assert "Your information has been sent to the admin" in HubClient(URL).signup(*state["pending"])
+    return state
+
+
+def test_upgrade_whose_new_hub_fails_restores_the_older_hub_and_its_database(before):
+    """The new hub fails where the Docker socket is (only the live hub has it): after the database
+    upgrade, so the play restores the backup it made just before, byte for byte, and the older image."""
+    extra = ("import os\nif os.path.exists('/var/run/docker.sock'):\n"
+             "    raise SystemExit('jhub-test: this configuration fails in the live hub only')")
+    result, took = upgrade({"jupyterhub_extra_config": extra})
+    flat = " ".join(result.stdout.split())
+    print(f"failed upgrade: the play took {took:.1f} s")
+    assert result.returncode != 0, result.stdout[-3000:]
+    assert "fails in the live hub only" in flat and "Rolled back" in flat, result.stdout[-3000:]
+    restored = re.search(r"backup (\S+); the database is the one backed up, SHA-256 ([0-9a-f]{64})", flat)
+    assert restored, result.stdout[-3000:]
+    manifest = json.loads(on_host("cat", f"{restored.group(1)}/manifest.json"))
+    [hub_state] = [archive for archive in manifest["archives"] if archive["kind"] == "hub-state"]
+    assert hub_state["database_sha256"] == restored.group(2), (hub_state, restored.group(2))
+    assert hub_version() == FROM
+    logged_in(ADMIN, ADMIN_PASSWORD)
+    logged_in(before["users"]["stopped"]["name"], before["users"]["stopped"]["password"])
+
+
+def test_upgrade_keeps_the_running_server_reachable_and_the_hub_down_briefly(before):
+    running = before["users"]["running"]
+    watcher, health = Watcher(running["client"], running["name"]), HealthWatch(URL)
+    watcher.start()
+    health.start()
+    result, took = upgrade()
+    watcher.stop()
+    health.stop()
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert f"Upgraded to JupyterHub {TO}" in " ".join(result.stdout.split()), result.stdout[-3000:]
+    print(f"upgrade {FROM} -> {TO}: the play took {took:.1f} s; /hub/health did not answer 200 for {health.down:.1f} s; "
+          f"the running server answered {watcher.ok} requests, {len(watcher.failed)} failed ({watcher.down:.1f} s)")
+    assert hub_version() == TO
+    assert 0 < health.down <= DOWNTIME_BAR, health.down
+    assert watcher.ok >= 5 and not watcher.failed, (watcher.ok, watcher.failed)
+
+
+def test_after_the_upgrade_everyone_and_everything_is_kept(before):
+    admin = logged_in(ADMIN, ADMIN_PASSWORD)
+    running, stopped = before["users"]["running"], before["users"]["stopped"]
+    # The running server kept running (its container from before) with its file.
+    client = logged_in(running["name"], running["password"])
+    client.open_server(running["name"])
+    assert read_file(client, running["name"], f"kept-{RUN}.txt") == running["content"]
+    # The stopped one starts with the new notebook image and finds its file.
+    client = logged_in(stopped["name"], stopped["password"])
+    client.start_server(stopped["name"])
+    client.open_server(stopped["name"])
+    assert read_file(client, stopped["name"], f"kept-{RUN}.txt") == stopped["content"]
+    image = on_host("docker", "inspect", "--format", "{{.Config.Image}}", f"jupyter-{stopped['name']}")
+    assert image.endswith(f":{TO}"), image
+    # The user's token, and the pending sign-up still waiting for the admin.
+    me = requests.get(f"{URL}/hub/api/user", headers={"Authorization": f"token {before['token']}"}, timeout=10)
+    assert me.status_code == 200 and me.json()["name"] == running["name"], me.text[:300]
+    refused = HubClient(URL).login(*before["pending"])
+    assert refused.status_code == 200 and "has not been authorized" in refused.text
+    assert before["pending"][0] in admin.http.get(f"{URL}/hub/authorize", timeout=10).text
+    # The database is at the new JupyterHub's newest revision.
+    revision, head = on_host("docker", "exec", "jupyterhub", "python3", "-c", REVISIONS).split()
+    assert revision == head, (revision, head)
+
+
+def test_a_second_run_after_the_upgrade_changes_nothing(before):
+    result, _took = upgrade()
+    recap = re.search(r"changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", result.stdout)
+    assert result.returncode == 0 and recap and recap.groups() == ("0", "0", "0"), result.stdout[-3000:]
