@@ -272,7 +272,7 @@ def hub_log(since: float) -> dict:
     return {"errors": len(errors), "error_lines": errors[:20],
             "http_timeout": text.count("never showed up"),
             "unresponsive": len(re.findall(r"Event loop was unresponsive", text)),
-            "unresponsive_max_s": max((float(s) for s in re.findall(r"Event loop was unresponsive for ([\d.]+)s", text)),
+            "unresponsive_max_s": max((float(s) for s in re.findall(r"Event loop was unresponsive for (?:at least )?([\d.]+)s", text)),
                                       default=0.0),
             "proxy_599": len(re.findall(r"(?im)^.*proxy.*\b599\b(?!\.\d+ms).*$", text))}
 
@@ -340,8 +340,8 @@ def concurrency(count: int, reference_p50: float) -> dict:
     t0 = time.monotonic()
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join()
+    # Readiness is polled from the first request on: a start request itself may take up to the hub's
+    # slow_spawn_timeout (10 s) to answer, while other servers are ready already.
     ready: dict[str, float] = {}
     failed: set[str] = set()
     while time.monotonic() - t0 < BURST_TIMEOUT and len(ready) + len(failed) < count:
@@ -357,6 +357,8 @@ def concurrency(count: int, reference_p50: float) -> dict:
             elif not server and not model.get("pending") and codes.get(name) in (201, 202):
                 failed.add(name)
         time.sleep(0.5)
+    for thread in threads:
+        thread.join()
     memory = host_sh("docker stats --no-stream --format '{{.Name}} {{.MemUsage}}'", check=False)
     user_mem = [parse_size(line.split()[1]) for line in memory.splitlines() if line.startswith("jupyter-bench")]
     stats.done.set()
