@@ -80,6 +80,9 @@ CASES = [
     # NativeAuthenticator 1.2.0 under JupyterHub 6: the compatibility layer is made for 1.3.0's handlers.
     ("playbooks/jupyterhub.yml", {"jupyterhub_nativeauthenticator_version": "1.2.0"},
      ["jupyterhub_nativeauthenticator_version 1.2.0 is not proven under JupyterHub 6.1.1"]),
+    ("playbooks/jupyterhub.yml", {"jupyterhub_upgrade_backup_root": "backups"},
+     ["jupyterhub_upgrade_backup_root must be an absolute path other than /", "(got 'backups')"]),
+    ("playbooks/jupyterhub.yml", {"jupyterhub_upgrade_backups_kept": -1}, ["jupyterhub_upgrade_backups_kept must be 0 or more", "-1"]),
     ("playbooks/jupyterhub.yml", {"jupyterhub_log_level": "LOUD"}, ["jupyterhub_log_level", "DEBUG, INFO"]),
     (
         "playbooks/jupyterhub.yml",
