@@ -3,11 +3,14 @@
 Before it: the admin, two approved users (one with a running server, one with a stopped one, each with
 a file), a pending sign-up and a user's API token. First an upgrade whose new hub fails in the live
 container only (the preflight passes): the play restores the database and the older hub by itself.
-Then the upgrade itself, watched from outside: everyone logs in with the same password, the pending
-sign-up is still pending, the token works, both files are intact, the running server answered all
-along, the database is at the new JupyterHub's head revision, and a second run changes nothing.
+Then the upgrade itself, watched from outside: the running server answers all along, and the hub is
+down at most 30 s. A run with the older release again (a downgrade) is refused, naming both database
+revisions, and changes nothing. Everyone logs in with the same password, the pending sign-up is still
+pending, the tokens work, both files are intact, the database is at the new JupyterHub's head
+revision, and a second run changes nothing.
 The tests run in this order and share the state. Configured by the environment:
   JHUB_URL, JHUB_ADMIN_USER, JHUB_ADMIN_PASSWORD  the hub and its admin
+  JHUB_SERVICE_TOKEN                              token of a service that has the admin role
   JHUB_HOST_EXEC                                  command prefix that runs a command on the hub's host
   JHUB_UPGRADE                                    shell command that runs site.yml with the new release
   JHUB_UPGRADE_FROM, JHUB_UPGRADE_TO              the releases before and after
@@ -31,6 +34,7 @@ from hubclient import HealthWatch, HubClient, Watcher
 URL = os.environ.get("JHUB_URL", "")
 ADMIN = os.environ.get("JHUB_ADMIN_USER", "admin")
 ADMIN_PASSWORD = os.environ.get("JHUB_ADMIN_PASSWORD", "")
+SERVICE_TOKEN = os.environ.get("JHUB_SERVICE_TOKEN", "")
 HOST_EXEC = shlex.split(os.environ.get("JHUB_HOST_EXEC", ""))
 UPGRADE = os.environ.get("JHUB_UPGRADE", "")
 FROM, TO = os.environ.get("JHUB_UPGRADE_FROM", ""), os.environ.get("JHUB_UPGRADE_TO", "")
@@ -57,6 +61,7 @@ def hub_version() -> str:
 
 
 def upgrade(extra_vars: dict | None = None) -> tuple[subprocess.CompletedProcess, float]:
+    """site.yml with the new release (JHUB_UPGRADE), and extra_vars after it (which can name another)."""
     started = time.monotonic()
     command = " ".join([UPGRADE, *(["-e", shlex.quote(json.dumps(extra_vars))] if extra_vars else [])])
     result = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=1200, check=False,
@@ -139,6 +144,26 @@ def test_upgrade_keeps_the_running_server_reachable_and_the_hub_down_briefly(bef
     assert watcher.ok >= 5 and not watcher.failed, (watcher.ok, watcher.failed)
 
 
+def revisions() -> tuple[str, str]:
+    """The live database's revision, and the newest one that the running hub's JupyterHub knows."""
+    revision, head = on_host("docker", "exec", "jupyterhub", "python3", "-c", REVISIONS).split()
+    return revision, head
+
+
+def test_a_downgrade_is_refused_and_changes_nothing(before):
+    hub = on_host("docker", "inspect", "--format", "{{.Id}} {{.State.StartedAt}}", "jupyterhub")
+    revision, _head = revisions()
+    result, took = upgrade({"jhub_jupyterhub_version": FROM})
+    flat = " ".join(result.stdout.split())
+    print(f"downgrade to {FROM}: refused after {took:.1f} s")
+    assert result.returncode != 0, result.stdout[-3000:]
+    assert f"it is at revision {revision}, which JupyterHub {FROM} of this image does not know" in flat, result.stdout[-3000:]
+    assert "the live hub keeps running as it was" in flat, result.stdout[-3000:]
+    assert on_host("docker", "inspect", "--format", "{{.Id}} {{.State.StartedAt}}", "jupyterhub") == hub
+    assert revisions()[0] == revision
+    assert hub_version() == TO
+
+
 def test_after_the_upgrade_everyone_and_everything_is_kept(before):
     admin = logged_in(ADMIN, ADMIN_PASSWORD)
     running, stopped = before["users"]["running"], before["users"]["stopped"]
@@ -153,14 +178,17 @@ def test_after_the_upgrade_everyone_and_everything_is_kept(before):
     assert read_file(client, stopped["name"], f"kept-{RUN}.txt") == stopped["content"]
     image = on_host("docker", "inspect", "--format", "{{.Config.Image}}", f"jupyter-{stopped['name']}")
     assert image.endswith(f":{TO}"), image
-    # The user's token, and the pending sign-up still waiting for the admin.
+    # The user's token and the service's, and the pending sign-up still waiting for the admin.
     me = requests.get(f"{URL}/hub/api/user", headers={"Authorization": f"token {before['token']}"}, timeout=10)
     assert me.status_code == 200 and me.json()["name"] == running["name"], me.text[:300]
+    if SERVICE_TOKEN:
+        users = requests.get(f"{URL}/hub/api/users", headers={"Authorization": f"token {SERVICE_TOKEN}"}, timeout=10)
+        assert users.status_code == 200 and running["name"] in {user["name"] for user in users.json()}, users.text[:300]
     refused = HubClient(URL).login(*before["pending"])
     assert refused.status_code == 200 and "has not been authorized" in refused.text
     assert before["pending"][0] in admin.http.get(f"{URL}/hub/authorize", timeout=10).text
     # The database is at the new JupyterHub's newest revision.
-    revision, head = on_host("docker", "exec", "jupyterhub", "python3", "-c", REVISIONS).split()
+    revision, head = revisions()
     assert revision == head, (revision, head)
 
 
