@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import sys
 
 import pytest
@@ -12,6 +13,7 @@ sys.path.insert(0, str(ROOT / "collections"))
 from ansible_collections.jhub.docker.plugins.action.check_input import bool_errors  # noqa: E402
 from ansible_collections.jhub.docker.plugins.filter.retries import retries  # noqa: E402
 from ansible_collections.jhub.docker.plugins.filter.python_literal import python_literal  # noqa: E402
+from ansible_collections.jhub.docker.plugins.filter.token_header import token_header  # noqa: E402
 from ansible_collections.jhub.docker.plugins.module_utils.references import (  # noqa: E402
     image_list_errors,
     is_image_reference,
@@ -87,3 +89,8 @@ def test_bool_errors_name_each_option_that_is_not_a_boolean():
 @pytest.mark.parametrize(("timeout", "delay", "expected"), [(180, 2, 90), (181, 2, 91), (1, 2, 1), (0, 2, 1), (90, 5, 18), ("60", 2, 30)])
 def test_retries_cover_the_timeout(timeout, delay, expected):
     assert retries(timeout, delay) == expected
+
+
+def test_token_header_is_the_slurped_file_without_its_newline():
+    slurped = {"content": base64.b64encode(b"0123abcd\n").decode(), "encoding": "base64"}
+    assert token_header(slurped) == {"Authorization": "token 0123abcd"}
