@@ -38,7 +38,7 @@ EXAMPLES = """
 
 RETURN = """
 _value:
-  description: The headers, C({"Authorization": "token TOKEN"}).
+  description: The request headers, one header C(Authorization) whose value is C(token) and the token.
   type: dict
 """
 
