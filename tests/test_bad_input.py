@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import subprocess
 
 import pytest
 from cryptography import x509
@@ -180,6 +181,9 @@ CASES = [
         {"jhub_tls_mode": "provided", "jupyterhub_tls_domain": "hub.example.org"},
         ["provided needs jupyterhub_tls_cert_src and jupyterhub_tls_key_src"],
     ),
+    # The swarm: the manager, where the hub runs, is never drained; only a worker of the inventory is.
+    ("playbooks/swarm_drain.yml", {"swarm_node": "localhost"}, ["'localhost' is the swarm's manager", "never drained"]),
+    ("playbooks/swarm_drain.yml", {"swarm_node": "no-such-node"}, ["'no-such-node' is not a host of the group jupyterhub_workers"]),
     # Spawn speed.
     ("playbooks/jupyterhub.yml", {"jupyterhub_spawner_check_interval": -1}, ["jupyterhub_spawner_check_interval must be 0-10", "-1"]),
     ("playbooks/jupyterhub.yml", {"jupyterhub_spawner_docker_threads": 0}, ["jupyterhub_spawner_docker_threads must be 1-64", "got 0"]),
@@ -320,3 +324,44 @@ def test_provided_certificate_is_checked(unchanged_host, tmp_path, case, words):
         "jupyterhub_tls_domain": "hub.example.org", "jupyterhub_tls_cert_src": str(cert), "jupyterhub_tls_key_src": str(key),
     })
     assert_refused(result, words)
+
+
+def _swarm_state():
+    """This machine's engine's swarm state (inactive where no swarm was ever formed)."""
+    return subprocess.run(["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"], capture_output=True, text=True,
+                          check=False).stdout.strip()
+
+
+# Inventories of a swarm whose hosts are all this machine (local connections): each is refused before
+# any host is changed, so no swarm is formed here.
+SWARM_INVENTORIES = {
+    "workers-without-manager": (
+        {"jupyterhub": {}, "jupyterhub_workers": {"hosts": ["localhost"]}},
+        ["The group jupyterhub_workers has hosts (localhost) but the group jupyterhub has none"],
+    ),
+    "two-managers": (
+        {"jupyterhub": {"hosts": ["localhost", "jhub-test-hub2"]}, "jupyterhub_workers": {"hosts": ["jhub-test-worker"]}},
+        ["The group jupyterhub has 2 hosts (localhost, jhub-test-hub2)", "exactly one host, the swarm's manager"],
+    ),
+}
+
+
+@pytest.mark.parametrize(("case", "extra_vars", "words"), [
+    *[(case, None, words) for case, (_groups, words) in SWARM_INVENTORIES.items()],
+    # TEST-NET-3: an address that no host of this kind has.
+    ("advertise-address", {"docker_swarm_advertise_address": "203.0.113.77"},
+     ['docker_swarm_advertise_address: "203.0.113.77" is not an address of localhost', "(its addresses: "]),
+])
+def test_swarm_inventory_is_checked_before_anything_changes(unchanged_host, tmp_path, case, extra_vars, words):
+    args = []
+    if case in SWARM_INVENTORIES:
+        groups, _words = SWARM_INVENTORIES[case]
+        local = {"ansible_connection": "local", "ansible_python_interpreter": "/usr/bin/python3"}
+        children = {name: {"hosts": {host: local for host in group.get("hosts", [])}} for name, group in groups.items()}
+        inventory = tmp_path / "inventory.yml"
+        inventory.write_text(json.dumps({"all": {"children": children}}))
+        args = ["-i", str(inventory)]
+    before = _swarm_state()
+    result = run_playbook("playbooks/swarm.yml", extra_vars, *args)
+    assert_refused(result, words)
+    assert _swarm_state() == before

@@ -18,7 +18,7 @@ PLAYBOOKS = {
     ("docker_engine", "main"): "docker_engine", ("image_build", "main"): "base_image", ("jhub", "main"): "jupyterhub",
     ("jupyterhub", "main"): "jupyterhub", ("jupyterhub_backup", "backup"): "backup",
     ("jupyterhub_backup", "restore"): "restore", ("jupyterhub_network", "main"): "jupyterhub_network",
-    ("jupyterhub_tls", "main"): "jupyterhub_tls",
+    ("jupyterhub_tls", "main"): "jupyterhub_tls", ("docker_swarm", "main"): "swarm", ("docker_swarm", "drain"): "swarm_drain",
 }
 CANARIES = {
     "docker_engine": ({"docker_engine_users": ["no-such-user-jhub"]}, "no-such-user-jhub"),
@@ -28,6 +28,9 @@ CANARIES = {
                 "jupyterhub_backup_root must be an absolute path"),
     "jupyterhub_tls": ({"jhub_tls_mode": "selfsigned", "jupyterhub_tls_domain": "Not A Domain"},
                        "needs jupyterhub_tls_domain"),
+    # TEST-NET-3: an address that no host of this kind has.
+    "swarm": ({"docker_swarm_advertise_address": "203.0.113.77"}, "is not an address of localhost"),
+    "swarm_drain": ({"docker_swarm_drain_node": "no-such-node"}, "is not a host of the group jupyterhub_workers"),
 }
 
 
