@@ -27,6 +27,8 @@ SCENARIOS = [
     ("default", DISTROS[0], ["converge", "idempotence", "verify"]),
     # The engine alone on the first suite: the full stack installs it on both (default, upgrade).
     ("docker_engine", DISTROS[0], ["converge", "idempotence", "verify"]),
+    # A swarm of three test hosts (light: the engine and the swarm, no image build), beside the engine.
+    ("swarm", DISTROS[0], ["converge", "idempotence", "verify"]),
     ("base_image", DISTROS[0], ["converge", "idempotence", "verify", "side_effect"]),
     ("pull", DISTROS[0], ["converge", "idempotence", "verify", "side_effect"]),
     # The same stack deployed with JupyterHub 5.5.4 and upgraded to 6.1.1 in its verify, then the default
@@ -82,13 +84,17 @@ def test_molecule_scenario(scenario_runs, scenario, distro, steps):
 
 @pytest.mark.parametrize("distro", DISTROS)
 def test_every_scenario_has_its_own_test_host(distro):
-    """The shared base (.config/molecule/config.yml) names each scenario's test host after the scenario."""
+    """The shared base (.config/molecule/config.yml) names each scenario's test host after the scenario; a scenario with
+    several hosts (swarm) names each jhub-SCENARIO-ROLE-SUITE."""
     listing = subprocess.run(
         [str(BIN / "molecule"), "list", "--format", "yaml"],
         cwd=ROOT, env=ansible_env(MOLECULE_DISTRO=distro), capture_output=True, text=True, timeout=300, check=True,
     ).stdout
     instances = yaml.safe_load(listing[listing.index("---"):])
-    hosts = {row["Scenario Name"]: row["Instance Name"] for row in instances if row["Driver Name"] == "docker"}
+    hosts = [(row["Scenario Name"], row["Instance Name"]) for row in instances if row["Driver Name"] == "docker"]
     assert hosts, listing
-    assert hosts == {scenario: f"jhub-{scenario}-{distro}" for scenario in hosts}, hosts
+    wrong = [(scenario, name) for scenario, name in hosts
+             if not re.fullmatch(rf"jhub-{re.escape(scenario)}(-[a-z0-9]+)?-{re.escape(distro)}", name)]
+    assert not wrong, wrong
+    assert len({name for _scenario, name in hosts}) == len(hosts), hosts
     assert {row["Scenario Name"] for row in instances} >= {scenario for scenario, _distro, _steps in SCENARIOS}
