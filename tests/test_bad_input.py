@@ -343,6 +343,10 @@ SWARM_INVENTORIES = {
         {"jupyterhub": {"hosts": ["localhost", "jhub-test-hub2"]}, "jupyterhub_workers": {"hosts": ["jhub-test-worker"]}},
         ["The group jupyterhub has 2 hosts (localhost, jhub-test-hub2)", "exactly one host, the swarm's manager"],
     ),
+    "manager-also-worker": (
+        {"jupyterhub": {"hosts": ["localhost"]}, "jupyterhub_workers": {"hosts": ["localhost"]}},
+        ["localhost is in both jupyterhub and jupyterhub_workers"],
+    ),
 }
 
 
