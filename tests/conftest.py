@@ -51,6 +51,18 @@ def run_playbook(playbook: str, extra_vars: dict | None = None, *args: str) -> s
     )
 
 
+def local_inventory(path: Path, groups: dict[str, list[str]]) -> list[str]:
+    """The -i arguments of an inventory of these groups (name: host names) whose hosts are all this machine."""
+    local = {"ansible_connection": "local", "ansible_python_interpreter": "/usr/bin/python3"}
+    children = {name: {"hosts": {host: local for host in hosts}} for name, hosts in groups.items()}
+    path.write_text(json.dumps({"all": {"children": children}}))
+    return ["-i", str(path)]
+
+
+# A swarm of this machine as its manager and a worker (both local), which swarm.yml needs to run at all.
+SWARM_GROUPS = {"jupyterhub": ["localhost"], "jupyterhub_workers": ["jhub-test-worker"]}
+
+
 def recap(output: str) -> dict[str, int]:
     """Counters of the first host line in PLAY RECAP, e.g. {'ok': 3, 'changed': 0, ...}."""
     match = re.search(r"PLAY RECAP \**\n\S+\s*: (.*)", output)

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from conftest import recap, run_playbook
+from conftest import SWARM_GROUPS, local_inventory, recap, run_playbook
 
 CASES = [
     # (playbook, extra vars, words the error must contain)
@@ -336,15 +336,15 @@ def _swarm_state():
 # any host is changed, so no swarm is formed here.
 SWARM_INVENTORIES = {
     "workers-without-manager": (
-        {"jupyterhub": {}, "jupyterhub_workers": {"hosts": ["localhost"]}},
+        {"jupyterhub": [], "jupyterhub_workers": ["localhost"]},
         ["The group jupyterhub_workers has hosts (localhost) but the group jupyterhub has none"],
     ),
     "two-managers": (
-        {"jupyterhub": {"hosts": ["localhost", "jhub-test-hub2"]}, "jupyterhub_workers": {"hosts": ["jhub-test-worker"]}},
+        {"jupyterhub": ["localhost", "jhub-test-hub2"], "jupyterhub_workers": ["jhub-test-worker"]},
         ["The group jupyterhub has 2 hosts (localhost, jhub-test-hub2)", "exactly one host, the swarm's manager"],
     ),
     "manager-also-worker": (
-        {"jupyterhub": {"hosts": ["localhost"]}, "jupyterhub_workers": {"hosts": ["localhost"]}},
+        {"jupyterhub": ["localhost"], "jupyterhub_workers": ["localhost"]},
         ["localhost is in both jupyterhub and jupyterhub_workers"],
     ),
 }
@@ -357,15 +357,8 @@ SWARM_INVENTORIES = {
      ['docker_swarm_advertise_address: "203.0.113.77" is not an address of localhost', "(its addresses: "]),
 ])
 def test_swarm_inventory_is_checked_before_anything_changes(unchanged_host, tmp_path, case, extra_vars, words):
-    args = []
-    if case in SWARM_INVENTORIES:
-        groups, _words = SWARM_INVENTORIES[case]
-        local = {"ansible_connection": "local", "ansible_python_interpreter": "/usr/bin/python3"}
-        children = {name: {"hosts": {host: local for host in group.get("hosts", [])}} for name, group in groups.items()}
-        inventory = tmp_path / "inventory.yml"
-        inventory.write_text(json.dumps({"all": {"children": children}}))
-        args = ["-i", str(inventory)]
+    groups = SWARM_INVENTORIES[case][0] if case in SWARM_INVENTORIES else SWARM_GROUPS
     before = _swarm_state()
-    result = run_playbook("playbooks/swarm.yml", extra_vars, *args)
+    result = run_playbook("playbooks/swarm.yml", extra_vars, *local_inventory(tmp_path / "inventory.yml", groups))
     assert_refused(result, words)
     assert _swarm_state() == before

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from conftest import ROOT, recap, run_playbook
+from conftest import ROOT, SWARM_GROUPS, local_inventory, recap, run_playbook
 
 # The playbook that runs each entry point, and the canary that its own checks refuse.
 PLAYBOOKS = {
@@ -57,13 +57,15 @@ def test_every_number_and_boolean_is_covered():
 
 @pytest.mark.parametrize(("playbook", "name", "kind", "value"), _options(),
                          ids=[f"{name}={value}" for _playbook, name, _kind, value in _options()])
-def test_command_line_form(unchanged_host, playbook, name, kind, value):
+def test_command_line_form(unchanged_host, tmp_path, playbook, name, kind, value):
+    # swarm.yml runs only with workers.
+    args = local_inventory(tmp_path / "inventory.yml", SWARM_GROUPS) if playbook == "swarm" else []
     if kind == "bool":
-        result = run_playbook(f"playbooks/{playbook}.yml", None, "-e", f"{name}={value}")
+        result = run_playbook(f"playbooks/{playbook}.yml", None, *args, "-e", f"{name}={value}")
         words = [f"{name} must be true or false, not the str 'true'", f"-e '{{\"{name}\": true}}'"]
     else:
         canary, canary_words = CANARIES[playbook]
-        result = run_playbook(f"playbooks/{playbook}.yml", canary, "-e", f"{name}={value}")
+        result = run_playbook(f"playbooks/{playbook}.yml", canary, *args, "-e", f"{name}={value}")
         words = [canary_words]
     flat = " ".join(result.stdout.split())
     assert result.returncode != 0, result.stdout[-3000:]
