@@ -13,6 +13,7 @@ sys.path.insert(0, str(ROOT / "collections"))
 from ansible_collections.jhub.docker.plugins.action.check_input import bool_errors  # noqa: E402
 from ansible_collections.jhub.docker.plugins.filter.retries import retries  # noqa: E402
 from ansible_collections.jhub.docker.plugins.filter.python_literal import python_literal  # noqa: E402
+from ansible_collections.jhub.docker.plugins.filter.stale_images import stale_images  # noqa: E402
 from ansible_collections.jhub.docker.plugins.filter.token_header import token_header  # noqa: E402
 from ansible_collections.jhub.docker.plugins.module_utils.references import (  # noqa: E402
     image_list_errors,
@@ -94,3 +95,19 @@ def test_retries_cover_the_timeout(timeout, delay, expected):
 def test_token_header_is_the_slurped_file_without_its_newline():
     slurped = {"content": base64.b64encode(b"0123abcd\n").decode(), "encoding": "base64"}
     assert token_header(slurped) == {"Authorization": "token 0123abcd"}
+
+
+def test_stale_images_are_the_workers_missing_or_other_images():
+    manager = [{"Id": "sha256:new", "RepoTags": ["jhub/nb:1", "jhub/nb:latest"]}, {"Id": "sha256:b", "RepoTags": ["jhub/b:1"]}]
+    workers = [
+        {"item": "w1", "images": [{"Id": "sha256:new", "RepoTags": ["jhub/nb:1"]}, {"Id": "sha256:b", "RepoTags": ["jhub/b:1"]}]},
+        {"item": "w2", "images": [{"Id": "sha256:old", "RepoTags": ["jhub/nb:1"]}]},
+        {"item": "w3", "images": []},
+    ]
+    assert stale_images(["jhub/nb:1", "jhub/b:1"], manager, workers) == [
+        {"host": "w2", "name": "jhub/nb:1"}, {"host": "w2", "name": "jhub/b:1"},
+        {"host": "w3", "name": "jhub/nb:1"}, {"host": "w3", "name": "jhub/b:1"},
+    ]
+    assert stale_images([], manager, workers) == []
+    # A worker whose read was skipped (nothing to compare) has no images.
+    assert stale_images(["jhub/b:1"], manager, [{"item": "w1", "skipped": True}]) == [{"host": "w1", "name": "jhub/b:1"}]
