@@ -33,7 +33,7 @@ from traitlets.config import Config
 # module named conftest would shadow tests/conftest.py, which other test modules import.)
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "roles" / "jupyterhub" / "files"))
 from jhub_docker import spawner as spawner_module  # noqa: E402
-from jhub_docker.spawner import JhubDockerSpawner, StartSlots  # noqa: E402
+from jhub_docker.spawner import JhubDockerSpawner, JhubSpawnerMixin, StartSlots  # noqa: E402
 
 # Slack for the event loop and the HTTP round trips of a loaded test machine, in seconds.
 SLACK = 0.35
@@ -53,8 +53,9 @@ def fresh_class_state(monkeypatch):
     """Each test gets its own Docker thread pool and client, and no spawn left waiting."""
     drop_pool()
     monkeypatch.setattr(JhubDockerSpawner, "_client", None)
-    monkeypatch.setattr(JhubDockerSpawner, "waiting", 0)
-    monkeypatch.setattr(JhubDockerSpawner, "slots", StartSlots())
+    # On the class that holds them for both spawner classes (set on JhubDockerSpawner, they would hide it).
+    monkeypatch.setattr(JhubSpawnerMixin, "waiting", 0)
+    monkeypatch.setattr(JhubSpawnerMixin, "slots", StartSlots())
     yield
     drop_pool()
 

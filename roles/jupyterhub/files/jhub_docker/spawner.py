@@ -40,6 +40,7 @@ from dockerspawner import DockerSpawner
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient
 from traitlets import Float, Integer
+from traitlets.config import LoggingConfigurable
 
 # Seconds between two calls of poll() while the server does not answer yet.
 POLL_EVERY = 3
@@ -115,9 +116,15 @@ def start_failed(status: int, message: str) -> web.HTTPError:
     return error
 
 
-class JhubDockerSpawner(DockerSpawner):
-    """DockerSpawner that returns when the new server answers, with a pool of Docker API threads
-    and a bounded number of starts at once."""
+class JhubSpawnerMixin(LoggingConfigurable):
+    """What JhubDockerSpawner and JhubSwarmSpawner add to DockerSpawner and SwarmSpawner: start()
+    returns when the new server answers, Docker API calls go through a pool of threads, and a
+    bounded number of servers start at once.
+
+    Put it before the DockerSpawner class in the bases. The start slots and the count of spawns
+    checking their server belong to this class: one hub's spawners share them, whichever of the
+    two classes they are.
+    """
 
     check_interval = Float(
         0.1,
@@ -164,9 +171,9 @@ class JhubDockerSpawner(DockerSpawner):
         """,
     )
 
-    # Spawns checking their server right now, across all instances.
+    # Spawns checking their server right now, across all instances of both classes.
     waiting: ClassVar[int] = 0
-    # The start slots, shared by all instances.
+    # The start slots, shared by all instances of both classes.
     slots: ClassVar[StartSlots] = StartSlots()
 
     # Where this spawner's start is: None (not in start()), "queued" (before its slot), or a key of PHASES.
@@ -212,11 +219,11 @@ class JhubDockerSpawner(DockerSpawner):
                 raise start_failed(500, f"Your server did not start within {own_timeout:g} seconds.") from None
             if self.check_interval > 0:
                 self._set_phase("answering")
-                JhubDockerSpawner.waiting += 1
+                JhubSpawnerMixin.waiting += 1
                 try:
                     await self._wait_answering(f"http://{ip}:{port}{self.server.base_url}api", deadline)
                 finally:
-                    JhubDockerSpawner.waiting -= 1
+                    JhubSpawnerMixin.waiting -= 1
             return ip, port
         finally:
             if held:
@@ -269,4 +276,9 @@ class JhubDockerSpawner(DockerSpawner):
                 if await self.poll() is not None:
                     return  # the container exited: the hub's own check reports it
             # Many spawns at once share the rate: at most CHECKS_PER_INTERVAL checks per interval in all.
-            await asyncio.sleep(self.check_interval * max(1, JhubDockerSpawner.waiting / CHECKS_PER_INTERVAL))
+            await asyncio.sleep(self.check_interval * max(1, JhubSpawnerMixin.waiting / CHECKS_PER_INTERVAL))
+
+
+class JhubDockerSpawner(JhubSpawnerMixin, DockerSpawner):
+    """DockerSpawner that returns when the new server answers, with a pool of Docker API threads
+    and a bounded number of starts at once."""
