@@ -1,5 +1,5 @@
-"""A DockerSpawner that returns when the new server answers, with a pool of Docker API threads
-and a bounded number of starts at once.
+"""A DockerSpawner and a SwarmSpawner that return when the new server answers, with a pool of
+Docker API threads and a bounded number of starts at once.
 
 DockerSpawner returns as soon as the container runs; the hub then checks the server with an
 exponential backoff (0.2, 0.4, 0.8, 1.6, 3.2, 5 s apart), so a server that answers after 2.3 s
@@ -27,6 +27,20 @@ Configured from jupyterhub_config.py::
     c.DockerSpawner.start_timeout = 120 + 300
 
 The ``c.DockerSpawner.*`` settings apply to it as well.
+
+JhubSwarmSpawner does the same on top of dockerspawner's SwarmSpawner: each server is a Docker
+Swarm service, on any node of the swarm. It works without IPVS in the kernel, where a service's
+virtual IP and the routing mesh do not: services have endpoint mode ``dnsrr``, and the hub goes
+to the server at its task's own address on ``network_name`` (an attachable overlay network). A
+volume whose source is not an absolute path is a named volume (SwarmSpawner makes every volume a
+bind mount)::
+
+    c.JupyterHub.spawner_class = "jhub_docker.spawner.JhubSwarmSpawner"
+    c.JhubSwarmSpawner.network_name = "jhub"
+
+The ``c.JhubDockerSpawner.*`` settings above are ``c.JhubSwarmSpawner.*`` settings there, and the
+``c.SwarmSpawner.*`` and ``c.DockerSpawner.*`` settings apply to it as well. The start slots are
+the same for both classes.
 """
 
 from __future__ import annotations
@@ -36,10 +50,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import ClassVar
 
-from dockerspawner import DockerSpawner
+from docker.types import Mount
+from dockerspawner import DockerSpawner, SwarmSpawner
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient
-from traitlets import Float, Integer
+from traitlets import Float, Integer, default
 from traitlets.config import LoggingConfigurable
 
 # Seconds between two calls of poll() while the server does not answer yet.
@@ -282,3 +297,48 @@ class JhubSpawnerMixin(LoggingConfigurable):
 class JhubDockerSpawner(JhubSpawnerMixin, DockerSpawner):
     """DockerSpawner that returns when the new server answers, with a pool of Docker API threads
     and a bounded number of starts at once."""
+
+
+class JhubSwarmSpawner(JhubSpawnerMixin, SwarmSpawner):
+    """SwarmSpawner with JhubDockerSpawner's additions, for a swarm without service virtual IPs,
+    and with named volumes."""
+
+    @default("extra_endpoint_spec")
+    def _default_extra_endpoint_spec(self) -> dict:
+        # No virtual IP (it needs IPVS): the hub reaches the task's own address, see get_ip_and_port.
+        return {"mode": "dnsrr"}
+
+    @property
+    def mounts(self) -> list[Mount]:
+        """The volumes as service mounts: a host path (absolute) is a bind, anything else a named volume.
+
+        SwarmSpawner makes every one a bind, which fails for a volume name.
+        """
+        driver = self.mount_driver_config  # volume_driver's, for named volumes only
+        mounts = []
+        for source, volume in self.volume_binds.items():
+            read_only = volume["mode"] == "ro"
+            if source.startswith("/"):
+                mounts.append(Mount(volume["bind"], source, type="bind", read_only=read_only))
+            else:
+                mounts.append(Mount(volume["bind"], source, type="volume", read_only=read_only, driver_config=driver))
+        return mounts
+
+    async def get_ip_and_port(self) -> tuple[str, int]:
+        """The running task's own address on network_name, and the server's port.
+
+        The service has no virtual IP (endpoint mode dnsrr). With use_internal_hostname (as with
+        internal_ssl) it is the service's name, as in SwarmSpawner: with dnsrr the name resolves
+        to the task's address.
+        """
+        if self.use_internal_hostname:
+            return await super().get_ip_and_port()
+        task = await self.get_task()
+        for attachment in (task or {}).get("NetworksAttachments") or []:
+            addresses = attachment.get("Addresses") or []
+            if attachment["Network"]["Spec"]["Name"] == self.network_name and addresses:
+                return addresses[0].split("/")[0], self.port  # "10.0.1.5/24"
+        raise RuntimeError(
+            f"The task of service {self.service_name} has no address on network {self.network_name!r}"
+            " (network_name: an overlay network the hub is attached to)"
+        )

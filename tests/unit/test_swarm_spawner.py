@@ -1,0 +1,293 @@
+"""JhubSwarmSpawner (roles/jupyterhub/files/jhub_docker/spawner.py) against the real JupyterHub and dockerspawner.
+
+Only the Docker API client is stubbed: it answers as an engine with a swarm would (a service, its
+running task with its network attachments) and records the create_service call. The spawners are
+made by a real jupyterhub.user.User from a traitlets Config, as the hub makes them, and start()
+runs the real SwarmSpawner code down to the Docker API calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from docker.errors import NotFound
+from dockerspawner import DockerSpawner
+from jupyterhub import orm
+from jupyterhub.app import JupyterHub
+from jupyterhub.objects import Hub, Server
+from jupyterhub.user import User
+from jupyterhub.utils import url_path_join
+from traitlets.config import Config
+
+# The package as the role copies it into the hub image (as in test_spawner.py).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "roles" / "jupyterhub" / "files"))
+from jhub_docker.spawner import JhubDockerSpawner, JhubSpawnerMixin, JhubSwarmSpawner, StartSlots  # noqa: E402
+
+NETWORK = "jhub"
+
+
+@pytest.fixture(autouse=True)
+def fresh_class_state(monkeypatch):
+    """Each test gets its own Docker thread pools and clients, and no start slot taken."""
+    for cls in (JhubDockerSpawner, JhubSwarmSpawner):
+        monkeypatch.setattr(cls, "_client", None)
+        if "_executor" in cls.__dict__:
+            monkeypatch.delattr(cls, "_executor")
+    monkeypatch.setattr(JhubSpawnerMixin, "waiting", 0)
+    monkeypatch.setattr(JhubSpawnerMixin, "slots", StartSlots())
+    yield
+    for cls in (JhubDockerSpawner, JhubSwarmSpawner):
+        pool = cls.__dict__.get("_executor")
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+@pytest.fixture
+def db():
+    return orm.new_session_factory("sqlite:///:memory:")()
+
+
+def make_spawner(db, name: str = "alice", cls: type = JhubSwarmSpawner, **config: object):
+    """The user's default spawner of class cls, configured as c.<cls>.<key> = value, with its server record."""
+    c = Config()
+    for key, value in config.items():
+        setattr(c[cls.__name__], key, value)
+    orm_user = orm.User(name=name)
+    db.add(orm_user)
+    db.commit()
+    user = User(orm_user, {"config": c, "spawner_class": cls, "hub": Hub(base_url="/hub/")})
+    spawner = user.spawners[""]
+    # As User.spawn does before it calls spawner.start().
+    orm_server = orm.Server(base_url=url_path_join(user.base_url, "/"))
+    db.add(orm_server)
+    db.commit()
+    spawner.server = Server(orm_server=orm_server)
+    return spawner
+
+
+def attachment(network: str, *addresses: str) -> dict:
+    """A task's NetworksAttachments entry, as GET /tasks answers it."""
+    return {"Network": {"ID": f"{network}-id", "Spec": {"Name": network}}, "Addresses": list(addresses)}
+
+
+class FakeSwarmClient:
+    """The docker.APIClient methods SwarmSpawner's start() calls, answering as a swarm manager:
+    no service until create_service, then the service and its running task."""
+
+    def __init__(self, api_version: str = "1.47", attachments: list[dict] | None = None) -> None:
+        self.api_version = api_version
+        if attachments is None:
+            attachments = [attachment("ingress", "10.0.0.7/24"), attachment(NETWORK, "10.0.1.5/24")]
+        self.task = {"ID": "task-id", "Status": {"State": "running"}, "NetworksAttachments": attachments}
+        self.created: list[dict] = []  # the keyword arguments of each create_service call
+
+    def inspect_image(self, name: str) -> dict:
+        return {"Config": {"Cmd": ["jupyterhub-singleuser"]}}
+
+    def inspect_service(self, name: str) -> dict:
+        if not self.created:
+            raise NotFound(f"service {name} not found", response=SimpleNamespace(status_code=404))
+        return {"ID": "service-id", "Spec": {"Name": name}}
+
+    def create_service(self, **kwargs) -> dict:
+        self.created.append(kwargs)
+        return {"ID": "service-id"}
+
+    def tasks(self, filters: dict) -> list[dict]:
+        return [self.task] if self.created else []
+
+
+def start(spawner, client: FakeSwarmClient) -> tuple[str, int]:
+    """Run spawner.start() against client."""
+    type(spawner)._client = client  # the fixture puts it back
+    return asyncio.run(spawner.start())
+
+
+def started_spec(db, client: FakeSwarmClient | None = None, name: str = "alice", **config: object) -> dict:
+    """The create_service call of a start of the user's server with this configuration."""
+    client = client or FakeSwarmClient()
+    start(make_spawner(db, name, check_interval=0, network_name=NETWORK, **config), client)
+    assert len(client.created) == 1
+    return client.created[0]
+
+
+# --- The service: no virtual IP, the task's own address ----------------------------------------------
+
+
+def test_start_returns_the_tasks_own_address_on_the_network(db):
+    client = FakeSwarmClient()
+    spawner = make_spawner(db, check_interval=0, network_name=NETWORK)
+
+    assert start(spawner, client) == ("10.0.1.5", 8888)
+    service = client.created[0]
+    assert service["name"] == "jupyter-alice"
+    assert service["endpoint_spec"] == {"Mode": "dnsrr"}  # no VIP, and no published port
+    assert service["task_template"]["Networks"] == [{"Target": NETWORK}]
+
+
+@pytest.mark.parametrize(
+    "attachments",
+    [[attachment("ingress", "10.0.0.7/24")], [attachment(NETWORK)], []],
+    ids=["other-network-only", "no-address", "no-attachment"],
+)
+def test_no_address_on_the_network_is_a_clear_error(db, attachments):
+    client = FakeSwarmClient(attachments=attachments)
+    spawner = make_spawner(db, check_interval=0, network_name=NETWORK)
+
+    with pytest.raises(RuntimeError) as error:
+        start(spawner, client)
+
+    assert str(error.value).startswith("The task of service jupyter-alice has no address on network 'jhub'")
+    # The slot and the phase are given back as after any failed start.
+    assert (JhubSpawnerMixin.slots.busy, spawner._phase) == (0, None)
+
+
+def test_the_internal_hostname_is_the_service_name(db):
+    # As with internal_ssl: dnsrr makes the service's name resolve to the task's address.
+    spawner = make_spawner(db, check_interval=0, network_name=NETWORK, use_internal_hostname=True)
+
+    assert start(spawner, FakeSwarmClient()) == ("jupyter-alice", 8888)
+
+
+def test_an_endpoint_spec_of_ones_own_replaces_dnsrr(db):
+    service = started_spec(db, extra_endpoint_spec={"mode": "vip"})
+
+    assert service["endpoint_spec"] == {"Mode": "vip"}
+
+
+# --- Mounts -------------------------------------------------------------------------------------------
+
+
+def mounts_of(service: dict) -> dict[str, dict]:
+    return {mount["Target"]: mount for mount in service["task_template"]["ContainerSpec"]["Mounts"]}
+
+
+def test_named_volumes_are_volumes_and_host_paths_binds(db):
+    service = started_spec(
+        db,
+        volumes={"jhub-user-{username}": "/home/jovyan/work", "/srv/shared": {"bind": "/shared", "mode": "ro"}},
+        read_only_volumes={"jhub-datasets": "/datasets"},
+    )
+
+    assert mounts_of(service) == {
+        "/home/jovyan/work": {
+            "Target": "/home/jovyan/work", "Source": "jhub-user-alice", "Type": "volume", "ReadOnly": False
+        },
+        "/shared": {"Target": "/shared", "Source": "/srv/shared", "Type": "bind", "ReadOnly": True},
+        "/datasets": {"Target": "/datasets", "Source": "jhub-datasets", "Type": "volume", "ReadOnly": True},
+    }
+
+
+def test_the_volume_driver_applies_to_named_volumes_only(db):
+    service = started_spec(
+        db,
+        volumes={"jhub-user-{username}": "/home/jovyan/work", "/srv/shared": "/shared"},
+        volume_driver="nfs-driver",
+        volume_driver_options={"share": "files:/export"},
+    )
+
+    mounts = mounts_of(service)
+    driver = {"Name": "nfs-driver", "Options": {"share": "files:/export"}}
+    assert mounts["/home/jovyan/work"]["VolumeOptions"] == {"DriverConfig": driver}
+    # SwarmSpawner gives the bind the driver too, which docker-py refuses for a bind.
+    assert mounts["/shared"] == {"Target": "/shared", "Source": "/srv/shared", "Type": "bind", "ReadOnly": False}
+
+
+# --- What it shares with JhubDockerSpawner ---------------------------------------------------------
+
+
+def test_both_classes_share_one_set_of_start_slots(db, monkeypatch):
+    assert JhubDockerSpawner.slots is JhubSwarmSpawner.slots is JhubSpawnerMixin.slots
+    one_slot = {"concurrent_starts": 1, "check_interval": 0, "queue_timeout": 5}
+    docker_spawner = make_spawner(db, "dora", cls=JhubDockerSpawner, **one_slot)
+    swarm_spawner = make_spawner(db, "sven", **one_slot)
+    log = []
+
+    async def slow_start(self):  # both classes' start() ends in DockerSpawner.start
+        log.append(("begin", self.user.name, time.monotonic()))
+        await asyncio.sleep(0.2)
+        log.append(("end", self.user.name, time.monotonic()))
+        return "10.0.1.5", 8888
+
+    monkeypatch.setattr(DockerSpawner, "start", slow_start)
+
+    async def scenario():
+        first = asyncio.ensure_future(docker_spawner.start())
+        await asyncio.sleep(0)
+        second = asyncio.ensure_future(swarm_spawner.start())
+        await asyncio.sleep(0.1)
+        ahead = JhubSpawnerMixin.slots.ahead(swarm_spawner)
+        await asyncio.gather(first, second)
+        return ahead
+
+    assert asyncio.run(scenario()) == 0  # in line behind the other class's start
+    assert [(what, user) for what, user, _at in log] == [
+        ("begin", "dora"), ("end", "dora"), ("begin", "sven"), ("end", "sven")
+    ]
+
+
+def test_the_waiting_count_is_shared(db, monkeypatch):
+    # The count of spawns checking their server paces the checks of both classes.
+    spawners = [make_spawner(db, "dora", cls=JhubDockerSpawner), make_spawner(db, "sven")]
+    seen = []
+
+    async def wait_answering(self, url, deadline):
+        seen.append(JhubSpawnerMixin.waiting)
+        await asyncio.sleep(0.1)
+
+    async def started(self):
+        return "10.0.1.5", 8888
+
+    monkeypatch.setattr(DockerSpawner, "start", started)
+    monkeypatch.setattr(JhubSpawnerMixin, "_wait_answering", wait_answering)
+
+    async def scenario():
+        await asyncio.gather(*(spawner.start() for spawner in spawners))
+
+    asyncio.run(scenario())
+    assert sorted(seen) == [1, 2]
+    assert JhubSpawnerMixin.waiting == JhubDockerSpawner.waiting == JhubSwarmSpawner.waiting == 0
+
+
+def test_each_class_has_its_own_docker_thread_pool(db):
+    docker_pool = make_spawner(db, "dora", cls=JhubDockerSpawner, docker_threads=3).executor
+    swarm_pool = make_spawner(db, "sven", docker_threads=5).executor
+
+    assert swarm_pool is not docker_pool
+    assert (docker_pool._max_workers, swarm_pool._max_workers) == (3, 5)
+    assert make_spawner(db, "tess").executor is swarm_pool
+
+
+def test_configured_as_the_hub_config_does(db):
+    c = Config()
+    c.JupyterHub.spawner_class = "jhub_docker.spawner.JhubSwarmSpawner"
+    c.JhubSwarmSpawner.check_interval = 0.25
+    c.JhubSwarmSpawner.concurrent_starts = 3
+    c.JhubSwarmSpawner.queue_timeout = 300
+    c.SwarmSpawner.network_name = NETWORK
+    c.DockerSpawner.image = "jhub-singleuser:test"
+
+    hub = JupyterHub(config=c)
+    assert hub.spawner_class is JhubSwarmSpawner
+    orm_user = orm.User(name="carol")
+    db.add(orm_user)
+    db.commit()
+    spawner = User(orm_user, {"config": c, "spawner_class": hub.spawner_class}).spawners[""]
+
+    assert (spawner.check_interval, spawner.concurrent_starts, spawner.queue_timeout) == (0.25, 3, 300)
+    assert (spawner.network_name, spawner.image) == (NETWORK, "jhub-singleuser:test")
+    assert spawner.extra_endpoint_spec == {"mode": "dnsrr"}
+
+
+def test_defaults(db):
+    spawner = make_spawner(db)
+
+    assert spawner.extra_endpoint_spec == {"mode": "dnsrr"}
+    # As JhubDockerSpawner's.
+    assert (spawner.check_interval, spawner.docker_threads) == (0.1, 8)
+    assert (spawner.concurrent_starts, spawner.queue_timeout) == (0, 0)
