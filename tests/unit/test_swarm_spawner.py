@@ -198,6 +198,81 @@ def test_the_volume_driver_applies_to_named_volumes_only(db):
     assert mounts["/shared"] == {"Target": "/shared", "Source": "/srv/shared", "Type": "bind", "ReadOnly": False}
 
 
+# --- Security settings and placement --------------------------------------------------------------
+
+
+def test_security_settings_and_constraints_are_in_the_service_spec(db):
+    service = started_spec(
+        db,
+        cap_drop=["ALL"],
+        pids_limit=256,
+        no_new_privileges=True,
+        placement_constraints=["node.role == worker", "node.labels.jhub-home-{username} == true"],
+        mem_limit="1G",
+    )
+
+    task = service["task_template"]
+    assert task["ContainerSpec"]["CapabilityDrop"] == ["ALL"]
+    assert task["ContainerSpec"]["Privileges"] == {"NoNewPrivileges": True}
+    # Next to the limit SwarmSpawner sets itself.
+    assert task["Resources"]["Limits"] == {"MemoryBytes": 1024**3, "Pids": 256}
+    assert task["Placement"]["Constraints"] == ["node.role == worker", "node.labels.jhub-home-alice == true"]
+
+
+def test_settings_are_added_to_the_extra_specs(db):
+    extra_placement = {"constraints": ["node.platform.os == linux"]}
+    extra_container = {"cap_drop": ["NET_RAW"], "privileges": {"SELinuxContext": {"Disable": True}}}
+    client = FakeSwarmClient()
+    spawner = make_spawner(
+        db,
+        check_interval=0,
+        network_name=NETWORK,
+        cap_drop=["ALL"],
+        no_new_privileges=True,
+        placement_constraints=["node.role == worker"],
+        extra_placement_spec=extra_placement,
+        extra_container_spec=extra_container,
+    )
+
+    start(spawner, client)
+
+    task = client.created[0]["task_template"]
+    assert task["ContainerSpec"]["CapabilityDrop"] == ["NET_RAW", "ALL"]
+    assert task["ContainerSpec"]["Privileges"] == {"SELinuxContext": {"Disable": True}, "NoNewPrivileges": True}
+    assert task["Placement"]["Constraints"] == ["node.platform.os == linux", "node.role == worker"]
+    # The spawner's configuration itself is unchanged, for its next start.
+    assert (spawner.extra_placement_spec, spawner.extra_container_spec) == (extra_placement, extra_container)
+
+
+def test_by_default_no_setting_is_added(db):
+    task = started_spec(db)["task_template"]
+
+    assert not {"CapabilityDrop", "Privileges"} & task["ContainerSpec"].keys()
+    assert "Pids" not in task.get("Resources", {}).get("Limits", {})
+    assert "Constraints" not in task.get("Placement", {})
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "version"),
+    [("no_new_privileges", True, "1.44"), ("pids_limit", 100, "1.41"), ("cap_drop", ["ALL"], "1.41")],
+)
+def test_an_engine_that_would_ignore_a_setting_is_refused(db, setting, value, version):
+    client = FakeSwarmClient(api_version="1.40")
+    spawner = make_spawner(db, check_interval=0, network_name=NETWORK, **{setting: value})
+
+    refusal = rf"^{setting} needs Docker Engine API {version} or later: the engine speaks 1\.40"
+    with pytest.raises(RuntimeError, match=refusal):
+        start(spawner, client)
+    assert client.created == []
+
+
+def test_no_new_privileges_needs_api_1_44_only(db):
+    assert started_spec(db, FakeSwarmClient(api_version="1.43"), "ann", cap_drop=["ALL"], pids_limit=100)
+    with pytest.raises(RuntimeError, match="^no_new_privileges needs Docker Engine API 1.44"):
+        started_spec(db, FakeSwarmClient(api_version="1.43"), "bob", no_new_privileges=True)
+    assert started_spec(db, FakeSwarmClient(api_version="1.44"), "cid", no_new_privileges=True)
+
+
 # --- What it shares with JhubDockerSpawner ---------------------------------------------------------
 
 
@@ -269,6 +344,10 @@ def test_configured_as_the_hub_config_does(db):
     c.JhubSwarmSpawner.check_interval = 0.25
     c.JhubSwarmSpawner.concurrent_starts = 3
     c.JhubSwarmSpawner.queue_timeout = 300
+    c.JhubSwarmSpawner.cap_drop = ["ALL"]
+    c.JhubSwarmSpawner.pids_limit = 512
+    c.JhubSwarmSpawner.no_new_privileges = True
+    c.JhubSwarmSpawner.placement_constraints = ["node.role == worker"]
     c.SwarmSpawner.network_name = NETWORK
     c.DockerSpawner.image = "jhub-singleuser:test"
 
@@ -280,6 +359,8 @@ def test_configured_as_the_hub_config_does(db):
     spawner = User(orm_user, {"config": c, "spawner_class": hub.spawner_class}).spawners[""]
 
     assert (spawner.check_interval, spawner.concurrent_starts, spawner.queue_timeout) == (0.25, 3, 300)
+    assert (spawner.cap_drop, spawner.pids_limit, spawner.no_new_privileges) == (["ALL"], 512, True)
+    assert spawner.placement_constraints == ["node.role == worker"]
     assert (spawner.network_name, spawner.image) == (NETWORK, "jhub-singleuser:test")
     assert spawner.extra_endpoint_spec == {"mode": "dnsrr"}
 
@@ -287,6 +368,8 @@ def test_configured_as_the_hub_config_does(db):
 def test_defaults(db):
     spawner = make_spawner(db)
 
+    assert (spawner.cap_drop, spawner.pids_limit, spawner.no_new_privileges) == ([], 0, False)
+    assert spawner.placement_constraints == []
     assert spawner.extra_endpoint_spec == {"mode": "dnsrr"}
     # As JhubDockerSpawner's.
     assert (spawner.check_interval, spawner.docker_threads) == (0.1, 8)

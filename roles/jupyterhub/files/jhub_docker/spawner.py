@@ -33,10 +33,15 @@ Swarm service, on any node of the swarm. It works without IPVS in the kernel, wh
 virtual IP and the routing mesh do not: services have endpoint mode ``dnsrr``, and the hub goes
 to the server at its task's own address on ``network_name`` (an attachable overlay network). A
 volume whose source is not an absolute path is a named volume (SwarmSpawner makes every volume a
-bind mount)::
+bind mount). DockerSpawner's ``extra_host_config`` does not apply to services, so the security
+settings are settings of their own::
 
     c.JupyterHub.spawner_class = "jhub_docker.spawner.JhubSwarmSpawner"
     c.JhubSwarmSpawner.network_name = "jhub"
+    c.JhubSwarmSpawner.cap_drop = ["ALL"]
+    c.JhubSwarmSpawner.pids_limit = 512
+    c.JhubSwarmSpawner.no_new_privileges = True
+    c.JhubSwarmSpawner.placement_constraints = ["node.role == worker"]
 
 The ``c.JhubDockerSpawner.*`` settings above are ``c.JhubSwarmSpawner.*`` settings there, and the
 ``c.SwarmSpawner.*`` and ``c.DockerSpawner.*`` settings apply to it as well. The start slots are
@@ -51,16 +56,21 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import ClassVar
 
 from docker.types import Mount
+from docker.utils import version_lt
 from dockerspawner import DockerSpawner, SwarmSpawner
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient
-from traitlets import Float, Integer, default
+from traitlets import Bool, Float, Integer, List, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 # Seconds between two calls of poll() while the server does not answer yet.
 POLL_EVERY = 3
 # Checks per check_interval that all spawns waiting at once share.
 CHECKS_PER_INTERVAL = 4
+
+# The Docker Engine API version that first takes each of JhubSwarmSpawner's security settings for a
+# service: an engine of an older API ignores the setting without a word.
+SERVICE_SETTING_API = {"cap_drop": "1.41", "pids_limit": "1.41", "no_new_privileges": "1.44"}
 
 # What a start shows in its progress events after it got its slot (while it waits: how many are ahead).
 PHASES = {
@@ -301,7 +311,37 @@ class JhubDockerSpawner(JhubSpawnerMixin, DockerSpawner):
 
 class JhubSwarmSpawner(JhubSpawnerMixin, SwarmSpawner):
     """SwarmSpawner with JhubDockerSpawner's additions, for a swarm without service virtual IPs,
-    and with named volumes."""
+    with named volumes, and with the security settings DockerSpawner has in extra_host_config."""
+
+    cap_drop = List(
+        Unicode(),
+        config=True,
+        help="""Capabilities the server's container drops, e.g. ["ALL"] (the service's ContainerSpec
+        CapabilityDrop).""",
+    )
+
+    pids_limit = Integer(
+        0,
+        min=0,
+        config=True,
+        help="""Most processes in the server's container (the service's Resources Limits Pids); 0: no limit.""",
+    )
+
+    no_new_privileges = Bool(
+        False,
+        config=True,
+        help="""Whether the server's processes run with no_new_privs: setuid programs give no privileges
+        (the service's ContainerSpec Privileges NoNewPrivileges; Docker Engine API 1.44, Docker 25.0).""",
+    )
+
+    placement_constraints = List(
+        Unicode(),
+        config=True,
+        help="""Placement constraints of the server's service, e.g. "node.role == worker".
+
+        Rendered like DockerSpawner's other templates: {username} is the user's escaped name.
+        """,
+    )
 
     @default("extra_endpoint_spec")
     def _default_extra_endpoint_spec(self) -> dict:
@@ -323,6 +363,39 @@ class JhubSwarmSpawner(JhubSpawnerMixin, SwarmSpawner):
             else:
                 mounts.append(Mount(volume["bind"], source, type="volume", read_only=read_only, driver_config=driver))
         return mounts
+
+    def _docker(self, method: str, *args, **kwargs):
+        # SwarmSpawner.create_object builds the service's spec and creates the service in one go:
+        # the settings its spec classes have no parameter for are added to that call's spec here.
+        if method == "create_service":
+            self._add_service_settings(kwargs["task_template"])
+        return super()._docker(method, *args, **kwargs)
+
+    def _add_service_settings(self, task_template: dict) -> None:
+        """Add the security settings and the placement constraints to a service's task template.
+
+        Added to what the extra_*_spec settings put there; the dicts of the configuration are
+        copied, not changed.
+        """
+        api = self.client.api_version
+        for name, version in SERVICE_SETTING_API.items():
+            if getattr(self, name) and version_lt(api, version):
+                raise RuntimeError(
+                    f"{name} needs Docker Engine API {version} or later: the engine speaks {api}, and would ignore it"
+                )
+        container = task_template["ContainerSpec"]
+        if self.cap_drop:
+            container["CapabilityDrop"] = [*container.get("CapabilityDrop", []), *self.cap_drop]
+        if self.no_new_privileges:
+            container["Privileges"] = {**container.get("Privileges", {}), "NoNewPrivileges": True}
+        if self.pids_limit:
+            resources = task_template.get("Resources", {})
+            limits = {**resources.get("Limits", {}), "Pids": self.pids_limit}
+            task_template["Resources"] = {**resources, "Limits": limits}
+        if self.placement_constraints:
+            placement = task_template.get("Placement", {})
+            constraints = [*placement.get("Constraints", []), *self._render_templates(self.placement_constraints)]
+            task_template["Placement"] = {**placement, "Constraints": constraints}
 
     async def get_ip_and_port(self) -> tuple[str, int]:
         """The running task's own address on network_name, and the server's port.
