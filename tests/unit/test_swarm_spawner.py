@@ -1,7 +1,8 @@
 """JhubSwarmSpawner (roles/jupyterhub/files/jhub_docker/spawner.py) against the real JupyterHub and dockerspawner.
 
 Only the Docker API client is stubbed: it answers as an engine with a swarm would (a service, its
-running task with its network attachments) and records the create_service call. The spawners are
+running task with its network attachments and node, the swarm's nodes and configs) and records the
+create_service and create_config calls. The spawners are
 made by a real jupyterhub.user.User from a traitlets Config, as the hub makes them, and start()
 runs the real SwarmSpawner code down to the Docker API calls.
 """
@@ -9,19 +10,21 @@ runs the real SwarmSpawner code down to the Docker API calls.
 from __future__ import annotations
 
 import asyncio
+import base64
 import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from docker.errors import NotFound
+from docker.errors import APIError, NotFound
 from dockerspawner import DockerSpawner
 from jupyterhub import orm
 from jupyterhub.app import JupyterHub
 from jupyterhub.objects import Hub, Server
 from jupyterhub.user import User
 from jupyterhub.utils import url_path_join
+from tornado import web
 from traitlets.config import Config
 
 # The package as the role copies it into the hub image (as in test_spawner.py).
@@ -75,31 +78,90 @@ def attachment(network: str, *addresses: str) -> dict:
     return {"Network": {"ID": f"{network}-id", "Spec": {"Name": network}}, "Addresses": list(addresses)}
 
 
-class FakeSwarmClient:
-    """The docker.APIClient methods SwarmSpawner's start() calls, answering as a swarm manager:
-    no service until create_service, then the service and its running task."""
+def node(node_id: str, hostname: str, state: str = "ready", availability: str = "active") -> dict:
+    """A node as GET /nodes/{id} answers it."""
+    return {
+        "ID": node_id,
+        "Spec": {"Role": "worker", "Availability": availability},
+        "Description": {"Hostname": hostname},
+        "Status": {"State": state, "Addr": "192.168.0.2"},
+    }
 
-    def __init__(self, api_version: str = "1.47", attachments: list[dict] | None = None) -> None:
+
+def api_error(status: int, message: str) -> APIError:
+    cls = NotFound if status == 404 else APIError
+    return cls(message, response=SimpleNamespace(status_code=status, url="http://engine", reason=message))
+
+
+class FakeSwarmClient:
+    """The docker.APIClient methods SwarmSpawner's start() and stop() call, answering as a swarm manager:
+    no service until create_service, then the service and its running task on node task_node; the
+    swarm's nodes (node-a on worker-a, node-b on worker-b), and its configs (none at first)."""
+
+    def __init__(
+        self, api_version: str = "1.47", attachments: list[dict] | None = None, task_node: str = "node-b"
+    ) -> None:
         self.api_version = api_version
         if attachments is None:
             attachments = [attachment("ingress", "10.0.0.7/24"), attachment(NETWORK, "10.0.1.5/24")]
-        self.task = {"ID": "task-id", "Status": {"State": "running"}, "NetworksAttachments": attachments}
+        self.task = {
+            "ID": "task-id", "NodeID": task_node, "Status": {"State": "running"}, "NetworksAttachments": attachments
+        }
         self.created: list[dict] = []  # the keyword arguments of each create_service call
+        self.running = False  # whether the service exists
+        self.nodes = {"node-a": node("node-a", "worker-a"), "node-b": node("node-b", "worker-b")}
+        self.configs: dict[str, dict] = {}  # name: {"data": bytes, "labels": dict}
+        self.config_calls: list[tuple] = []  # (name, data, labels) of each create_config call
+        # A record that another start writes between this start's reading and writing: (name, data, labels).
+        self.written_meanwhile: tuple | None = None
 
     def inspect_image(self, name: str) -> dict:
         return {"Config": {"Cmd": ["jupyterhub-singleuser"]}}
 
     def inspect_service(self, name: str) -> dict:
-        if not self.created:
+        if not self.running:
             raise NotFound(f"service {name} not found", response=SimpleNamespace(status_code=404))
         return {"ID": "service-id", "Spec": {"Name": name}}
 
     def create_service(self, **kwargs) -> dict:
         self.created.append(kwargs)
+        self.running = True
         return {"ID": "service-id"}
 
+    def remove_service(self, service_id: str) -> bool:
+        self.running = False
+        return True
+
     def tasks(self, filters: dict) -> list[dict]:
-        return [self.task] if self.created else []
+        return [self.task] if self.running else []
+
+    def inspect_node(self, node_id: str) -> dict:
+        if node_id not in self.nodes:
+            raise api_error(404, f"node {node_id} not found")
+        return self.nodes[node_id]
+
+    def record(self, name: str, node_id: str, hostname: str, user: str = "alice") -> None:
+        """A node record as the spawner, or Ansible's docker_config, writes it."""
+        labels = {"io.jhub-docker.user": user, "io.jhub-docker.node-hostname": hostname}
+        self.configs[name] = {"data": node_id.encode(), "labels": labels}
+
+    def inspect_config(self, name: str) -> dict:
+        if name not in self.configs:
+            raise api_error(404, f"config {name} not found")
+        config = self.configs[name]
+        # The engine gives the data base64-encoded.
+        data = base64.b64encode(config["data"]).decode("ascii")
+        return {"ID": f"{name}-id", "Spec": {"Name": name, "Labels": config["labels"], "Data": data}}
+
+    def create_config(self, name: str, data: bytes, labels: dict | None = None, templating: dict | None = None):
+        self.config_calls.append((name, data, labels))
+        if self.written_meanwhile is not None:
+            other_name, other_data, other_labels = self.written_meanwhile
+            self.configs[other_name] = {"data": other_data, "labels": other_labels}
+        if name in self.configs:
+            raise api_error(409, f"config {name} already exists")
+        self.configs[name] = {"data": data, "labels": labels}
+        return {"ID": f"{name}-id"}
 
 
 def start(spawner, client: FakeSwarmClient) -> tuple[str, int]:
@@ -273,6 +335,158 @@ def test_no_new_privileges_needs_api_1_44_only(db):
     assert started_spec(db, FakeSwarmClient(api_version="1.44"), "cid", no_new_privileges=True)
 
 
+# --- Node affinity: the user's server stays on the node of the user's files ---------------------------
+
+
+def constraints_of(service: dict) -> list[str]:
+    return service["task_template"].get("Placement", {}).get("Constraints", [])
+
+
+def test_a_first_start_records_the_node_its_task_runs_on(db):
+    client = FakeSwarmClient(task_node="node-b")
+    spawner = make_spawner(db, check_interval=0, network_name=NETWORK)
+
+    assert start(spawner, client) == ("10.0.1.5", 8888)
+
+    # The swarm's scheduler chose the node: no constraint of the spawner's.
+    assert constraints_of(client.created[0]) == []
+    labels = {"io.jhub-docker.user": "alice", "io.jhub-docker.node-hostname": "worker-b"}
+    assert client.config_calls == [("jhub-node-alice", b"node-b", labels)]
+
+
+def test_a_recorded_node_is_where_the_server_starts(db):
+    client = FakeSwarmClient(task_node="node-a")
+    client.record("jhub-node-alice", "node-a", "worker-a")
+
+    service = started_spec(db, client, placement_constraints=["node.role == worker"])
+
+    assert constraints_of(service) == ["node.role == worker", "node.id == node-a"]
+    assert client.config_calls == []  # the record stays as it is
+
+
+def test_the_next_start_goes_where_the_first_one_ran(db):
+    client = FakeSwarmClient(task_node="node-b")
+    spawner = make_spawner(db, check_interval=0, network_name=NETWORK)
+
+    start(spawner, client)
+    asyncio.run(spawner.stop())
+    start(spawner, client)
+
+    assert [constraints_of(service) for service in client.created] == [[], ["node.id == node-b"]]
+    assert [name for name, _data, _labels in client.config_calls] == ["jhub-node-alice"]
+
+
+def test_a_record_written_from_a_file_may_end_in_a_newline(db):
+    # As Ansible's docker_config may write it, from a file's content.
+    client = FakeSwarmClient(task_node="node-a")
+    client.record("jhub-node-alice", "node-a\n", "worker-a")
+
+    assert constraints_of(started_spec(db, client)) == ["node.id == node-a"]
+
+
+def test_a_record_without_a_node_id_is_a_clear_error(db):
+    client = FakeSwarmClient()
+    client.record("jhub-node-alice", "", "worker-a")
+    spawner = make_spawner(db, check_interval=0, network_name=NETWORK)
+
+    with pytest.raises(RuntimeError, match="^The node record jhub-node-alice holds no node ID$"):
+        start(spawner, client)
+    assert client.created == []
+
+
+@pytest.mark.parametrize(
+    ("recorded", "status"),
+    [
+        (node("node-a", "worker-a", state="down"), "its state is down, its availability active"),
+        (node("node-a", "worker-a", state="disconnected"), "its state is disconnected, its availability active"),
+        (node("node-a", "worker-a", availability="drain"), "its state is ready, its availability drain"),
+        (node("node-a", "worker-a", availability="pause"), "its state is ready, its availability pause"),
+        (None, "it is no longer in the swarm"),
+    ],
+    ids=["down", "disconnected", "drained", "paused", "gone"],
+)
+def test_a_recorded_node_that_cannot_take_the_server_refuses_the_start(db, recorded, status):
+    client = FakeSwarmClient(task_node="node-b")
+    client.record("jhub-node-alice", "node-a", "worker-a")
+    if recorded is None:
+        del client.nodes["node-a"]  # the hostname comes from the record's label
+    else:
+        client.nodes["node-a"] = recorded
+    spawner = make_spawner(db, check_interval=0, network_name=NETWORK)
+
+    with pytest.raises(web.HTTPError) as error:
+        start(spawner, client)
+
+    assert error.value.status_code == 503
+    assert error.value.jupyterhub_message == (
+        f"Your server cannot start now: your files are on node worker-a, and {status}."
+        " Your server can start when that node is back: ask the administrator."
+    )
+    assert client.created == []  # no service elsewhere, with an empty home
+    assert set(client.configs) == {"jhub-node-alice"} and client.config_calls == []
+    assert (JhubSpawnerMixin.slots.busy, spawner._phase) == (0, None)
+
+
+def test_a_record_of_the_same_node_written_meanwhile_is_accepted(db):
+    client = FakeSwarmClient(task_node="node-b")
+    labels = {"io.jhub-docker.user": "alice", "io.jhub-docker.node-hostname": "worker-b"}
+    client.written_meanwhile = ("jhub-node-alice", b"node-b", labels)
+    spawner = make_spawner(db, check_interval=0, network_name=NETWORK)
+
+    assert start(spawner, client) == ("10.0.1.5", 8888)
+    assert len(client.config_calls) == 1
+    assert client.configs["jhub-node-alice"]["data"] == b"node-b"
+
+
+def test_a_record_of_another_node_written_meanwhile_stops_the_start(db):
+    client = FakeSwarmClient(task_node="node-b")
+    labels = {"io.jhub-docker.user": "alice", "io.jhub-docker.node-hostname": "worker-a"}
+    client.written_meanwhile = ("jhub-node-alice", b"node-a", labels)
+    spawner = make_spawner(db, check_interval=0, network_name=NETWORK)
+
+    with pytest.raises(web.HTTPError) as error:
+        start(spawner, client)
+
+    assert error.value.status_code == 409
+    assert error.value.jupyterhub_message == (
+        "Your server started on node worker-b, but your files are recorded on node worker-a"
+        " (by another start at the same moment). Start your server again: it will start on that node."
+    )
+    # The other start's record stands.
+    assert client.configs == {"jhub-node-alice": {"data": b"node-a", "labels": labels}}
+
+
+def test_the_record_name_has_the_escaped_username_and_the_label_the_users_name(db):
+    client = FakeSwarmClient()
+
+    started_spec(db, client, name="anna.b")
+
+    assert [(name, labels["io.jhub-docker.user"]) for name, _data, labels in client.config_calls] == [
+        ("jhub-node-anna-2eb", "anna.b")
+    ]
+
+
+def test_the_record_name_follows_node_record_template(db):
+    client = FakeSwarmClient(task_node="node-a")
+    client.record("homes.alice", "node-a", "worker-a")  # read under the configured name
+    started_spec(db, client, node_record_template="homes.{username}")
+    other = FakeSwarmClient(task_node="node-a")
+    started_spec(db, other, name="bob", node_record_template="homes.{username}")
+
+    assert constraints_of(client.created[0]) == ["node.id == node-a"]
+    assert [name for name, _data, _labels in other.config_calls] == ["homes.bob"]
+
+
+@pytest.mark.parametrize("template", ["-node-{username}", "node/{username}", "n" * 60 + "-{username}"])
+def test_a_record_name_that_is_no_docker_config_name_is_refused(db, template):
+    client = FakeSwarmClient()
+    spawner = make_spawner(db, check_interval=0, network_name=NETWORK, node_record_template=template)
+
+    with pytest.raises(RuntimeError, match="^node_record_template gives .*, which is no Docker config name"):
+        start(spawner, client)
+    assert client.created == [] and client.config_calls == []
+
+
 # --- What it shares with JhubDockerSpawner ---------------------------------------------------------
 
 
@@ -348,6 +562,7 @@ def test_configured_as_the_hub_config_does(db):
     c.JhubSwarmSpawner.pids_limit = 512
     c.JhubSwarmSpawner.no_new_privileges = True
     c.JhubSwarmSpawner.placement_constraints = ["node.role == worker"]
+    c.JhubSwarmSpawner.node_record_template = "homes-{username}"
     c.SwarmSpawner.network_name = NETWORK
     c.DockerSpawner.image = "jhub-singleuser:test"
 
@@ -361,6 +576,7 @@ def test_configured_as_the_hub_config_does(db):
     assert (spawner.check_interval, spawner.concurrent_starts, spawner.queue_timeout) == (0.25, 3, 300)
     assert (spawner.cap_drop, spawner.pids_limit, spawner.no_new_privileges) == (["ALL"], 512, True)
     assert spawner.placement_constraints == ["node.role == worker"]
+    assert (spawner.node_record_template, spawner.node_record_name) == ("homes-{username}", "homes-carol")
     assert (spawner.network_name, spawner.image) == (NETWORK, "jhub-singleuser:test")
     assert spawner.extra_endpoint_spec == {"mode": "dnsrr"}
 
@@ -370,6 +586,7 @@ def test_defaults(db):
 
     assert (spawner.cap_drop, spawner.pids_limit, spawner.no_new_privileges) == ([], 0, False)
     assert spawner.placement_constraints == []
+    assert spawner.node_record_template == "jhub-node-{username}"
     assert spawner.extra_endpoint_spec == {"mode": "dnsrr"}
     # As JhubDockerSpawner's.
     assert (spawner.check_interval, spawner.docker_threads) == (0.1, 8)

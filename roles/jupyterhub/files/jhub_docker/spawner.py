@@ -43,6 +43,21 @@ settings are settings of their own::
     c.JhubSwarmSpawner.no_new_privileges = True
     c.JhubSwarmSpawner.placement_constraints = ["node.role == worker"]
 
+A user's files are in a named volume (the role's ``jupyterhub-user-{username}``), and a named volume
+is local to the node where the task ran: JhubSwarmSpawner keeps each user's server on one node. The
+first start leaves the choice of the node to the swarm's scheduler (it spreads the tasks over the
+nodes and honours the resource reservations); once the task runs, the node is recorded in the
+user's Docker Swarm config object, named by ``node_record_template`` (``jhub-node-{username}``): its
+data is the node's ID, its labels ``io.jhub-docker.user`` and ``io.jhub-docker.node-hostname`` the
+user's name and the node's hostname. A config belongs to the swarm, not to the hub: it outlives
+the hub's restarts, re-deploys and the loss of its database, ``docker config ls`` lists them, and
+moving a user to another node is replacing the config (with the files moved). Every later start
+adds ``node.id == <ID>`` to the service's placement constraints, and is refused, with a message to
+the user naming the node, while that node is not ready, is drained or paused, or has left the
+swarm::
+
+    c.JhubSwarmSpawner.node_record_template = "jhub-node-{username}"
+
 The ``c.JhubDockerSpawner.*`` settings above are ``c.JhubSwarmSpawner.*`` settings there, and the
 ``c.SwarmSpawner.*`` and ``c.DockerSpawner.*`` settings apply to it as well. The start slots are
 the same for both classes.
@@ -51,10 +66,13 @@ the same for both classes.
 from __future__ import annotations
 
 import asyncio
+import base64
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import ClassVar
 
+from docker.errors import APIError
 from docker.types import Mount
 from docker.utils import version_lt
 from dockerspawner import DockerSpawner, SwarmSpawner
@@ -71,6 +89,13 @@ CHECKS_PER_INTERVAL = 4
 # The Docker Engine API version that first takes each of JhubSwarmSpawner's security settings for a
 # service: an engine of an older API ignores the setting without a word.
 SERVICE_SETTING_API = {"cap_drop": "1.41", "pids_limit": "1.41", "no_new_privileges": "1.44"}
+
+# The labels of a user's node record (a swarm config): the user's name and the recorded node's hostname.
+RECORD_USER_LABEL = "io.jhub-docker.user"
+RECORD_HOSTNAME_LABEL = "io.jhub-docker.node-hostname"
+# What Docker takes as a config's name.
+CONFIG_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+CONFIG_NAME_MAX = 64
 
 # What a start shows in its progress events after it got its slot (while it waits: how many are ahead).
 PHASES = {
@@ -343,6 +368,27 @@ class JhubSwarmSpawner(JhubSpawnerMixin, SwarmSpawner):
         """,
     )
 
+    node_record_template = Unicode(
+        "jhub-node-{username}",
+        config=True,
+        help="""Name of the swarm config object that records the node of the user's server.
+
+        Rendered like DockerSpawner's other templates: {username} is the user's escaped name. The
+        user's files are in a named volume on the node where the server ran, so every start after
+        the first goes to that node (placement constraint node.id == <ID>), and is refused while the
+        node is not ready, not active (drained or paused), or gone from the swarm. The first start
+        goes where the swarm's scheduler puts it, and the node is then recorded: the config's data
+        is the node's ID, its labels io.jhub-docker.user (the user's name) and
+        io.jhub-docker.node-hostname (the node's hostname). Replacing the config moves the user's
+        next start to another node. A Docker config name: letters, digits, "_", "." and "-",
+        starting with a letter or a digit, at most 64 characters.
+        """,
+    )
+
+    # The ID of the node the current start is kept on (from the user's node record); None: the
+    # scheduler chooses. Set by create_object, cleared when the start is over.
+    _recorded_node: str | None = None
+
     @default("extra_endpoint_spec")
     def _default_extra_endpoint_spec(self) -> dict:
         # No virtual IP (it needs IPVS): the hub reaches the task's own address, see get_ip_and_port.
@@ -392,10 +438,119 @@ class JhubSwarmSpawner(JhubSpawnerMixin, SwarmSpawner):
             resources = task_template.get("Resources", {})
             limits = {**resources.get("Limits", {}), "Pids": self.pids_limit}
             task_template["Resources"] = {**resources, "Limits": limits}
-        if self.placement_constraints:
+        constraints = self._render_templates(self.placement_constraints)
+        if self._recorded_node:
+            # Where the user's files are, see create_object.
+            constraints = [*constraints, f"node.id == {self._recorded_node}"]
+        if constraints:
             placement = task_template.get("Placement", {})
-            constraints = [*placement.get("Constraints", []), *self._render_templates(self.placement_constraints)]
+            constraints = [*placement.get("Constraints", []), *constraints]
             task_template["Placement"] = {**placement, "Constraints": constraints}
+
+    @property
+    def node_record_name(self) -> str:
+        """The name of the swarm config that records the node of the user's server."""
+        name = self._render_templates(self.node_record_template)
+        if not CONFIG_NAME.fullmatch(name) or len(name) > CONFIG_NAME_MAX:
+            raise RuntimeError(
+                f"node_record_template gives {name!r}, which is no Docker config name"
+                f" ([a-zA-Z0-9][a-zA-Z0-9_.-]*, at most {CONFIG_NAME_MAX} characters)"
+            )
+        return name
+
+    async def _read_node_record(self) -> tuple[str, str] | None:
+        """The recorded node's ID and hostname (its label's, "" without one); None without a record."""
+        try:
+            record = await self.docker("inspect_config", self.node_record_name)
+        except APIError as e:
+            if e.response is not None and e.response.status_code == 404:
+                return None
+            raise
+        spec = record["Spec"]
+        # The engine gives the data base64-encoded; one written from a file may end in a newline.
+        node_id = base64.b64decode(spec.get("Data") or "").decode().strip()
+        if not node_id:
+            raise RuntimeError(f"The node record {spec['Name']} holds no node ID")
+        hostname = (spec.get("Labels") or {}).get(RECORD_HOSTNAME_LABEL, "")
+        return node_id, hostname
+
+    async def _inspect_node(self, node_id: str) -> dict | None:
+        """The node as the engine describes it; None when it is not in the swarm."""
+        try:
+            return await self.docker("inspect_node", node_id)
+        except APIError as e:
+            if e.response is not None and e.response.status_code == 404:
+                return None
+            raise
+
+    async def create_object(self):
+        """Create the service on the user's recorded node, if there is one and it can take it.
+
+        A node that is not ready, not active, or gone from the swarm refuses the start with a
+        message to the user: the files are there, a server elsewhere would have an empty home.
+        """
+        self._recorded_node = None
+        record = await self._read_node_record()
+        if record is not None:
+            node_id, hostname = record
+            node = await self._inspect_node(node_id)
+            if node is None:
+                status = "it is no longer in the swarm"
+            else:
+                hostname = node.get("Description", {}).get("Hostname") or hostname
+                state = node.get("Status", {}).get("State", "unknown")
+                availability = node.get("Spec", {}).get("Availability", "unknown")
+                status = f"its state is {state}, its availability {availability}"
+                if (state, availability) == ("ready", "active"):
+                    status = None  # it can take the server
+            if status is not None:
+                raise start_failed(
+                    503,
+                    f"Your server cannot start now: your files are on node {hostname or node_id}, and"
+                    f" {status}. Your server can start when that node is back: ask the administrator.",
+                )
+            self._recorded_node = node_id
+            self.log.info(
+                "Starting %s's server on node %s (%s), where the files are", self.user.name, hostname, node_id
+            )
+        return await super().create_object()
+
+    async def start_object(self) -> None:
+        """Wait until the task runs; on a first start, record the node it runs on."""
+        try:
+            await super().start_object()
+            if self._recorded_node is None:
+                task = await self.get_task()
+                await self._record_node(task["NodeID"])
+        finally:
+            self._recorded_node = None
+
+    async def _record_node(self, node_id: str) -> None:
+        """Record node_id as the user's node, unless a record appeared meanwhile: then it must be the same."""
+        name = self.node_record_name
+        node = await self._inspect_node(node_id) or {}
+        hostname = node.get("Description", {}).get("Hostname", "")
+        labels = {RECORD_USER_LABEL: self.user.name, RECORD_HOSTNAME_LABEL: hostname}
+        try:
+            await self.docker("create_config", name, node_id.encode(), labels=labels)
+        except APIError as e:
+            if e.response is None or e.response.status_code != 409:
+                raise
+            # Another start recorded a node between our reading and now: its record stands.
+            record = await self._read_node_record()
+            if record is None:
+                raise RuntimeError(f"The node record {name} appeared while this start wrote it, and is gone again") from e
+            recorded_id, recorded_hostname = record
+            if recorded_id != node_id:
+                raise start_failed(
+                    409,
+                    f"Your server started on node {hostname or node_id}, but your files are recorded on node"
+                    f" {recorded_hostname or recorded_id} (by another start at the same moment)."
+                    " Start your server again: it will start on that node.",
+                ) from e
+            self.log.info("Node record %s already names node %s (%s)", name, hostname, node_id)
+            return
+        self.log.info("Recorded node %s (%s) for %s's server in config %s", hostname, node_id, self.user.name, name)
 
     async def get_ip_and_port(self) -> tuple[str, int]:
         """The running task's own address on network_name, and the server's port.
