@@ -19,14 +19,11 @@ import uuid
 import pytest
 
 from hubclient import HubClient
+from test_hub import RUN, URL, admin  # noqa: F401 (admin: the logged-in admin, a fixture)
 
-URL = os.environ.get("JHUB_URL", "")
-ADMIN = os.environ.get("JHUB_ADMIN_USER", "admin")
-ADMIN_PASSWORD = os.environ.get("JHUB_ADMIN_PASSWORD", "")
 MANAGER_EXEC = os.environ.get("JHUB_HOST_EXEC", "")
 WORKERS = os.environ.get("JHUB_SWARM_WORKERS", "").split()
 NODE_EXEC = os.environ.get("JHUB_SWARM_NODE_EXEC", "")
-RUN = uuid.uuid4().hex[:6]
 USERS = 6
 
 pytestmark = pytest.mark.skipif(not (WORKERS and NODE_EXEC and MANAGER_EXEC), reason="not a swarm (JHUB_SWARM_*)")
@@ -54,14 +51,6 @@ def wait_node(node: str, state: str, timeout: float = 120) -> None:
     while node_state(node) != state:
         assert time.monotonic() < deadline, f"node {node} is {node_state(node)}, not {state}, after {timeout} s"
         time.sleep(2)
-
-
-@pytest.fixture(scope="module")
-def admin() -> HubClient:
-    client = HubClient(URL)
-    response = client.login(ADMIN, ADMIN_PASSWORD)
-    assert response.status_code == 302, (response.status_code, response.text[:500])
-    return client
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ import pytest
 from dockerspawner import DockerSpawner
 from jupyterhub import orm
 from jupyterhub.app import JupyterHub
-from jupyterhub.objects import Server
+from jupyterhub.objects import Hub, Server
 from jupyterhub.user import User
 from jupyterhub.utils import url_path_join
 from tornado.httpserver import HTTPServer
@@ -65,15 +65,15 @@ def db():
     return orm.new_session_factory("sqlite:///:memory:")()
 
 
-def make_spawner(db, name: str = "alice", **config: object) -> JhubDockerSpawner:
-    """The user's default spawner, configured as c.JhubDockerSpawner.<key> = value, with its server record."""
+def make_spawner(db, name: str = "alice", cls: type = JhubDockerSpawner, **config: object) -> JhubDockerSpawner:
+    """The user's default spawner of class cls, configured as c.<cls>.<key> = value, with its server record."""
     c = Config()
     for key, value in config.items():
-        setattr(c.JhubDockerSpawner, key, value)
+        setattr(c[cls.__name__], key, value)
     orm_user = orm.User(name=name)
     db.add(orm_user)
     db.commit()
-    user = User(orm_user, {"config": c, "spawner_class": JhubDockerSpawner})
+    user = User(orm_user, {"config": c, "spawner_class": cls, "hub": Hub(base_url="/hub/")})
     spawner = user.spawners[""]
     # As User.spawn does before it calls spawner.start().
     orm_server = orm.Server(base_url=url_path_join(user.base_url, "/"))

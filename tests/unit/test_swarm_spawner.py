@@ -21,15 +21,14 @@ from docker.errors import APIError, NotFound
 from dockerspawner import DockerSpawner
 from jupyterhub import orm
 from jupyterhub.app import JupyterHub
-from jupyterhub.objects import Hub, Server
 from jupyterhub.user import User
-from jupyterhub.utils import url_path_join
 from tornado import web
 from traitlets.config import Config
 
 # The package as the role copies it into the hub image (as in test_spawner.py).
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "roles" / "jupyterhub" / "files"))
 from jhub_docker.spawner import JhubDockerSpawner, JhubSpawnerMixin, JhubSwarmSpawner, StartSlots  # noqa: E402
+from test_spawner import make_spawner as make_any_spawner  # noqa: E402
 
 NETWORK = "jhub"
 
@@ -56,21 +55,8 @@ def db():
 
 
 def make_spawner(db, name: str = "alice", cls: type = JhubSwarmSpawner, **config: object):
-    """The user's default spawner of class cls, configured as c.<cls>.<key> = value, with its server record."""
-    c = Config()
-    for key, value in config.items():
-        setattr(c[cls.__name__], key, value)
-    orm_user = orm.User(name=name)
-    db.add(orm_user)
-    db.commit()
-    user = User(orm_user, {"config": c, "spawner_class": cls, "hub": Hub(base_url="/hub/")})
-    spawner = user.spawners[""]
-    # As User.spawn does before it calls spawner.start().
-    orm_server = orm.Server(base_url=url_path_join(user.base_url, "/"))
-    db.add(orm_server)
-    db.commit()
-    spawner.server = Server(orm_server=orm_server)
-    return spawner
+    """The user's default spawner of class cls (test_spawner.py's), by default a JhubSwarmSpawner."""
+    return make_any_spawner(db, name, cls, **config)
 
 
 def attachment(network: str, *addresses: str) -> dict:
