@@ -37,9 +37,6 @@ CASES = [
     ),
     ("playbooks/docker_engine.yml", {"docker_engine_users": ["no-such-user-jhub"]}, ["docker_engine_users", "no-such-user-jhub", "no such account"]),
     ("playbooks/site.yml", {"jhub_spawner": "kubernetes"}, ["jhub_spawner", "docker, swarm"]),
-    ("playbooks/backup.yml", {"jhub_spawner": "swarm"}, ["jupyterhub_backup_user_volumes is true", "jhub_spawner is swarm"]),
-    ("playbooks/restore.yml", {"jhub_spawner": "swarm", "jupyterhub_backup_restore_all_users": True},
-     ["Users' volumes cannot be restored", "jhub_spawner swarm"]),
     ("playbooks/site.yml", {"jhub_spawner": "swarm"}, ["jhub_spawner is swarm", "jupyterhub_workers"]),
     (
         "playbooks/jupyterhub.yml",
@@ -246,15 +243,19 @@ def test_a_version_that_is_not_a_release_is_named_once(unchanged_host):
     assert "not a JupyterHub this collection deploys" not in result.stdout, result.stdout[-3000:]
 
 
-@pytest.mark.parametrize(("extra_vars", "words"), [
+@pytest.mark.parametrize(("playbook", "extra_vars", "words"), [
     # The swarm's spawner with the single-host deployment's own network settings.
-    (None, ["jupyterhub_network_isolation is true", "its firewall works on a single host only"]),
-    ({"jupyterhub_network_isolation": False, "jupyterhub_network_bridge": "br-jhub"},
+    ("site", None, ["jupyterhub_network_isolation is true", "its firewall works on a single host only"]),
+    ("site", {"jupyterhub_network_isolation": False, "jupyterhub_network_bridge": "br-jhub"},
      ["jupyterhub_network_bridge ('br-jhub') names the bridge of a single host's network"]),
+    # Users' volumes are on the workers, which backups and restores do not cover yet.
+    ("backup", None, ["jupyterhub_backup_user_volumes is true, but jhub_spawner is swarm"]),
+    ("restore", {"jupyterhub_backup_restore_all_users": True}, ["Users' volumes cannot be restored with jhub_spawner swarm"]),
 ])
-def test_the_swarm_spawner_refuses_single_host_options_before_anything_changes(unchanged_host, tmp_path, extra_vars, words):
+def test_the_swarm_spawner_refuses_single_host_options_before_anything_changes(unchanged_host, tmp_path, playbook, extra_vars,
+                                                                              words):
     before = _swarm_state()
-    result = run_playbook("playbooks/site.yml", extra_vars, *local_inventory(tmp_path / "inventory.yml", SWARM_GROUPS))
+    result = run_playbook(f"playbooks/{playbook}.yml", extra_vars, *local_inventory(tmp_path / "inventory.yml", SWARM_GROUPS))
     assert_refused(result, words)
     assert _swarm_state() == before
 

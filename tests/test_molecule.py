@@ -27,7 +27,8 @@ SCENARIOS = [
     ("default", DISTROS[0], ["converge", "idempotence", "verify"]),
     # The engine alone on the first suite: the full stack installs it on both (default, upgrade).
     ("docker_engine", DISTROS[0], ["converge", "idempotence", "verify"]),
-    # A swarm of three test hosts (light: the engine and the swarm, no image build), beside the engine.
+    # The hub on a swarm of three test hosts, users' servers on its workers (the images of this machine's
+    # deployment: no image build), beside the engine.
     ("swarm", DISTROS[0], ["converge", "idempotence", "verify"]),
     ("base_image", DISTROS[0], ["converge", "idempotence", "verify", "side_effect"]),
     ("pull", DISTROS[0], ["converge", "idempotence", "verify", "side_effect"]),
