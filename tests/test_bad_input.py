@@ -252,8 +252,8 @@ def test_a_version_that_is_not_a_release_is_named_once(unchanged_host):
     ("backup", None, ["jupyterhub_backup_user_volumes is true, but jhub_spawner is swarm"]),
     ("restore", {"jupyterhub_backup_restore_all_users": True}, ["Users' volumes cannot be restored with jhub_spawner swarm"]),
 ])
-def test_the_swarm_spawner_refuses_single_host_options_before_anything_changes(unchanged_host, tmp_path, playbook, extra_vars,
-                                                                              words):
+def test_the_swarm_spawner_refuses_single_host_options_before_anything_changes(
+        unchanged_host, tmp_path, playbook, extra_vars, words):
     before = _swarm_state()
     result = run_playbook(f"playbooks/{playbook}.yml", extra_vars, *local_inventory(tmp_path / "inventory.yml", SWARM_GROUPS))
     assert_refused(result, words)

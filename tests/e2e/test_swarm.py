@@ -18,8 +18,12 @@ import uuid
 
 import pytest
 
+import test_hub
 from hubclient import HubClient
-from test_hub import RUN, URL, admin  # noqa: F401 (admin: the logged-in admin, a fixture)
+from test_hub import RUN, URL
+
+# The logged-in admin (a fixture of test_hub.py).
+admin = test_hub.admin
 
 MANAGER_EXEC = os.environ.get("JHUB_HOST_EXEC", "")
 WORKERS = os.environ.get("JHUB_SWARM_WORKERS", "").split()
