@@ -248,11 +248,21 @@ def test_a_version_that_is_not_a_release_is_named_once(unchanged_host):
     ("site", None, ["jupyterhub_network_isolation is true", "its firewall works on a single host only"]),
     ("site", {"jupyterhub_network_isolation": False, "jupyterhub_network_bridge": "br-jhub"},
      ["jupyterhub_network_bridge ('br-jhub') names the bridge of a single host's network"]),
-    # Users' volumes are on the workers, which backups and restores do not cover yet.
-    ("backup", None, ["jupyterhub_backup_user_volumes is true, but jhub_spawner is swarm"]),
-    ("restore", {"jupyterhub_backup_restore_all_users": True}, ["Users' volumes cannot be restored with jhub_spawner swarm"]),
+    # Restores and moves on a swarm name a node of the inventory.
+    ("restore", {"jupyterhub_backup_restore_all_users": True, "jupyterhub_backup_restore_node": "no-such-node"},
+     ["jupyterhub_backup_restore_node: 'no-such-node' is not a node of the swarm: localhost, jhub-test-worker"]),
+    ("restore", {"jupyterhub_backup_restore_all_users": True, "jupyterhub_backup_restore_node": "jhub-test-worker",
+                 "jupyterhub_backup_restore_volume": "inspect-{username}"},
+     ["jupyterhub_backup_restore_node and jupyterhub_backup_restore_volume: set one of them, not both"]),
+    ("move", {"move_user": "alice", "move_to": "no-such-node"},
+     ["jupyterhub_backup_move_node (playbooks/move.yml: -e move_to=NODE) must be a node of the swarm",
+      "(localhost, jhub-test-worker); got 'no-such-node'"]),
+    ("move", {"move_user": "not a name!", "move_to": "jhub-test-worker"},
+     ["jupyterhub_backup_move_user (playbooks/move.yml: -e move_user=NAME) must be a user's name", "got 'not a name!'"]),
+    ("move", {"move_user": "nobody-with-a-volume", "move_to": "jhub-test-worker"},
+     ["no volume on any node (localhost, jhub-test-worker). Nothing was changed."]),
 ])
-def test_the_swarm_spawner_refuses_single_host_options_before_anything_changes(
+def test_swarm_options_are_refused_before_anything_changes(
         unchanged_host, tmp_path, playbook, extra_vars, words):
     before = _swarm_state()
     result = run_playbook(f"playbooks/{playbook}.yml", extra_vars, *local_inventory(tmp_path / "inventory.yml", SWARM_GROUPS))
@@ -348,6 +358,11 @@ def test_provided_certificate_is_checked(unchanged_host, tmp_path, case, words):
         "jupyterhub_tls_domain": "hub.example.org", "jupyterhub_tls_cert_src": str(cert), "jupyterhub_tls_key_src": str(key),
     })
     assert_refused(result, words)
+
+
+def test_a_move_without_a_swarm_is_refused(unchanged_host):
+    result = run_playbook("playbooks/move.yml", {"move_user": "alice", "move_to": "localhost"})
+    assert_refused(result, ["playbooks/move.yml moves a user between the nodes of a swarm: jhub_spawner is docker"])
 
 
 def _swarm_state():

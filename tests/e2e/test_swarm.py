@@ -5,6 +5,7 @@ websocket. Configured by the environment (the Molecule scenario swarm sets it), 
   JHUB_HOST_EXEC        shell prefix that runs a command on the swarm's manager, e.g. "docker exec NAME"
   JHUB_SWARM_WORKERS    the workers' node names, space-separated
   JHUB_SWARM_NODE_EXEC  shell prefix that runs a command on a node, with {node} for its name
+  JHUB_PLAYBOOK         command that runs a playbook of the collection (its path follows) on the swarm's inventory
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ admin = test_hub.admin
 MANAGER_EXEC = os.environ.get("JHUB_HOST_EXEC", "")
 WORKERS = os.environ.get("JHUB_SWARM_WORKERS", "").split()
 NODE_EXEC = os.environ.get("JHUB_SWARM_NODE_EXEC", "")
+PLAYBOOK = os.environ.get("JHUB_PLAYBOOK", "")
+BACKUPS = "/var/backups/jhub-docker"
 USERS = 6
 
 pytestmark = pytest.mark.skipif(not (WORKERS and NODE_EXEC and MANAGER_EXEC), reason="not a swarm (JHUB_SWARM_*)")
@@ -151,3 +154,95 @@ def test_a_stopped_worker_stops_its_users_only_and_says_why(crowd):
     client.start_server(name)
     client.open_server(name)
     assert node_of(name) == worker
+
+
+def playbook(path: str, *extra: str) -> subprocess.CompletedProcess:
+    """Run a playbook of the collection as an operator would, on the swarm's inventory."""
+    assert PLAYBOOK, "JHUB_PLAYBOOK is not set"
+    return subprocess.run(f"{PLAYBOOK} {path} {shlex.join(extra)}", shell=True, capture_output=True, text=True,
+                          timeout=900, check=False, env={**os.environ, "ANSIBLE_NOCOLOR": "1"})
+
+
+def write_file(client: HubClient, name: str, filename: str) -> str:
+    content = f"{name} {uuid.uuid4().hex}"
+    client.execute(name, f"open({filename!r}, 'w').write({content!r})")
+    return content
+
+
+def read_file(client: HubClient, name: str, filename: str) -> str:
+    response = client.server_api(name, "GET", f"/contents/{filename}")
+    assert response.status_code == 200, response.text[:300]
+    return response.json()["content"]
+
+
+def newest_manifest() -> dict:
+    name = on(MANAGER_EXEC, f"ls -1 {BACKUPS} | grep -E '^jhub-backup-[0-9TZ]+$' | tail -n 1")
+    return json.loads(on(MANAGER_EXEC, f"cat {BACKUPS}/{name}/manifest.json"))
+
+
+def user_volumes(node: str, name: str) -> list[str]:
+    return on(NODE_EXEC.format(node=node), f"docker volume ls -q --filter name=^jupyterhub-user-{name}$").split()
+
+
+def record_node(name: str) -> str:
+    """The node that the user's node record names (the swarm config the spawner and the playbooks write)."""
+    record = on(MANAGER_EXEC, f"docker config inspect --format '{{{{json .Spec.Labels}}}}' jhub-node-{name}")
+    return json.loads(record)["io.jhub-docker.node-hostname"]
+
+
+def fresh_server(client: HubClient, name: str) -> None:
+    """Stop and start the user's server: a server whose worker stopped in an earlier test runs again."""
+    client.stop_server(name)
+    client.start_server(name)
+    client.open_server(name)
+
+
+def test_one_backup_holds_every_nodes_volumes_and_restores_each_on_its_node(crowd):
+    """playbooks/backup.yml on the manager: every user's archive, each recording its node; then
+    playbooks/restore.yml puts a user's files back on that node, refusing while the server runs."""
+    client, name = crowd[1]
+    fresh_server(client, name)
+    node = node_of(name)
+    kept = write_file(client, name, "backed-up.txt")
+    run = playbook("playbooks/backup.yml")
+    assert run.returncode == 0, run.stdout[-3000:]
+    archives = {a["username"]: a["node"] for a in newest_manifest()["archives"] if a["kind"] == "user"}
+    assert {user: archives.get(user) for _c, user in crowd} == {user: record_node(user) for _c, user in crowd}, archives
+    assert set(archives.values()) == set(WORKERS), archives
+
+    # While the server runs the restore is refused, and changes nothing.
+    restore = json.dumps({"jupyterhub_backup_restore_users": [name]})
+    refused = playbook("playbooks/restore.yml", "-e", restore)
+    assert refused.returncode != 0 and "is running" in refused.stdout, refused.stdout[-3000:]
+    assert read_file(client, name, "backed-up.txt") == kept
+    client.execute(name, "open('backed-up.txt', 'w').write('changed after the backup')")
+    client.stop_server(name)
+    run = playbook("playbooks/restore.yml", "-e", restore)
+    assert run.returncode == 0, run.stdout[-3000:]
+    client.start_server(name)
+    client.open_server(name)
+    assert node_of(name) == node == record_node(name)
+    assert read_file(client, name, "backed-up.txt") == kept
+
+
+def test_a_user_moves_to_another_node_with_their_files(crowd):
+    """playbooks/move.yml: the running server stops, the files go to the other worker, the record names
+    it, the old volume is gone, and the server runs there again with the files."""
+    client, name = crowd[2]
+    fresh_server(client, name)
+    source = node_of(name)
+    target = next(worker for worker in WORKERS if worker != source)
+    kept = write_file(client, name, "moved.txt")
+    run = playbook("playbooks/move.yml", "-e", f"move_user={name}", "-e", f"move_to={target}")
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert node_of(name) == target == record_node(name)
+    client.open_server(name)
+    assert read_file(client, name, "moved.txt") == kept
+    assert user_volumes(source, name) == [] and user_volumes(target, name) == [f"jupyterhub-user-{name}"]
+    # Moving again to where the files are is refused, and changes nothing.
+    again = playbook("playbooks/move.yml", "-e", f"move_user={name}", "-e", f"move_to={target}")
+    assert again.returncode != 0 and f"the files are on {target} already" in again.stdout, again.stdout[-3000:]
+    # A later start goes to the new node too.
+    client.stop_server(name)
+    client.start_server(name)
+    assert node_of(name) == target
