@@ -17,7 +17,8 @@ from conftest import ROOT, SWARM_GROUPS, local_inventory, recap, run_playbook
 PLAYBOOKS = {
     ("docker_engine", "main"): "docker_engine", ("image_build", "main"): "base_image", ("jhub", "main"): "jupyterhub",
     ("jupyterhub", "main"): "jupyterhub", ("jupyterhub_backup", "backup"): "backup",
-    ("jupyterhub_backup", "restore"): "restore", ("jupyterhub_network", "main"): "jupyterhub_network",
+    ("jupyterhub_backup", "restore"): "restore", ("jupyterhub_backup", "move"): "move",
+    ("jupyterhub_network", "main"): "jupyterhub_network",
     ("jupyterhub_tls", "main"): "jupyterhub_tls", ("docker_swarm", "main"): "swarm", ("docker_swarm", "drain"): "swarm_drain",
 }
 CANARIES = {
@@ -26,6 +27,7 @@ CANARIES = {
     "backup": ({"jupyterhub_backup_root": "backups/jhub"}, "jupyterhub_backup_root must be an absolute path"),
     "restore": ({"jupyterhub_backup_root": "backups/jhub", "jupyterhub_backup_restore_all_users": True},
                 "jupyterhub_backup_root must be an absolute path"),
+    "move": ({"jupyterhub_backup_root": "backups/jhub"}, "jupyterhub_backup_root must be an absolute path"),
     "jupyterhub_tls": ({"jhub_tls_mode": "selfsigned", "jupyterhub_tls_domain": "Not A Domain"},
                        "needs jupyterhub_tls_domain"),
     # TEST-NET-3: an address that no host of this kind has.
