@@ -14,6 +14,10 @@ Phases (each one recorded in one JSON file under bench/results/):
                of the hub during the run (CPU, memory), memory per user server, hub log errors and
                event-loop warnings with their longest stall.
 Usage: bench/bench.py [--skip-deploy] [--keep] [--spawns 20] [--users 25,50,100] [--out DIR]
+
+With BENCH_SCENARIO=swarm, the spawn and concurrency phases run against the Molecule scenario swarm
+(converged beforehand: molecule converge -s swarm; then --skip-deploy): the hub on the manager, the
+users' servers as services on the two workers, and the plain `docker run` on the first worker.
 """
 
 from __future__ import annotations
@@ -38,9 +42,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 from hubclient import HubClient  # noqa: E402
 
-SCENARIO = "bench"
-# The test host is named as in .config/molecule/config.yml: jhub-SCENARIO-DISTRO.
-HOST = f"jhub-{SCENARIO}-{os.environ.get('MOLECULE_DISTRO') or 'bookworm'}"
+SCENARIO = os.environ.get("BENCH_SCENARIO") or "bench"
+DISTRO = os.environ.get("MOLECULE_DISTRO") or "bookworm"
+SWARM = SCENARIO == "swarm"
+# The hub's test host, named as in .config/molecule/config.yml (jhub-SCENARIO-DISTRO) or, on the swarm,
+# its manager; the hosts that run users' servers; the one where the plain `docker run` is measured.
+HOST = f"jhub-swarm-manager-{DISTRO}" if SWARM else f"jhub-{SCENARIO}-{DISTRO}"
+SERVER_HOSTS = [f"jhub-swarm-w1-{DISTRO}", f"jhub-swarm-w2-{DISTRO}"] if SWARM else [HOST]
+FLOOR_HOST = SERVER_HOSTS[0]
 BIN = Path(sys.executable).parent
 HUB = "jupyterhub"
 # The test host is a container on this machine: it has the machine's cores.
@@ -97,15 +106,15 @@ def log(msg: str) -> None:
 def load() -> dict:
     """The machine's load at this moment: it is shared, so every number comes with it."""
     names = subprocess.run(["docker", "ps", "--format", "{{.Names}}"], capture_output=True, text=True, check=False).stdout.split()
-    inner = host_sh("docker ps -q | wc -l", check=False).strip()
+    inner = [host_sh("docker ps -q | wc -l", check=False, host=host).strip() for host in dict.fromkeys([HOST, *SERVER_HOSTS])]
     return {"loadavg": Path("/proc/loadavg").read_text().split()[:3], "docker_ps": len(names),
             "molecule_hosts": sorted(n for n in names if n.startswith("jhub-")),
-            "test_host_containers": int(inner) if inner.isdigit() else None}
+            "test_host_containers": sum(int(n) for n in inner if n.isdigit()) if any(n.isdigit() for n in inner) else None}
 
 
-def host_sh(script: str, check: bool = True, stdin: str | None = None) -> str:
-    """Run a shell script inside the test host."""
-    result = subprocess.run(["docker", "exec", "-i", HOST, "sh", "-c", script], input=stdin,
+def host_sh(script: str, check: bool = True, stdin: str | None = None, host: str = HOST) -> str:
+    """Run a shell script inside the test host (or another test host)."""
+    result = subprocess.run(["docker", "exec", "-i", host, "sh", "-c", script], input=stdin,
                             capture_output=True, text=True, check=False)
     if check and result.returncode:
         raise RuntimeError(f"{script}: {result.stderr}")
@@ -217,8 +226,10 @@ print(json.dumps(elapsed))
 
 
 def reference_start() -> float:
-    script = REFERENCE.replace("NETWORK", repr(HUB)).replace("IMAGE", repr(notebook_image()))
-    return float(host_sh("python3 -", stdin=script).strip())
+    # On a worker of the swarm, the default bridge: an overlay address is not reachable from the node itself.
+    network = "bridge" if SWARM else HUB
+    script = REFERENCE.replace("NETWORK", repr(network)).replace("IMAGE", repr(notebook_image()))
+    return float(host_sh("python3 -", stdin=script, host=FLOOR_HOST).strip())
 
 
 def spawn_once(hub: HubClient, name: str) -> tuple[float, float]:
@@ -313,7 +324,10 @@ def stop_all(hub: HubClient, names: list[str], timeout: float = 300) -> None:
             break
         time.sleep(1)
     # Nothing of the phase left in the test host either.
-    host_sh("docker ps -aq --filter name=jupyter-bench | xargs -r docker rm -f >/dev/null", check=False)
+    if SWARM:
+        host_sh("docker service ls -q --filter name=jupyter-bench | xargs -r docker service rm >/dev/null", check=False)
+    else:
+        host_sh("docker ps -aq --filter name=jupyter-bench | xargs -r docker rm -f >/dev/null", check=False)
 
 
 def concurrency(count: int, reference_p50: float) -> dict:
@@ -359,7 +373,8 @@ def concurrency(count: int, reference_p50: float) -> dict:
         time.sleep(0.5)
     for thread in threads:
         thread.join()
-    memory = host_sh("docker stats --no-stream --format '{{.Name}} {{.MemUsage}}'", check=False)
+    memory = "".join(host_sh("docker stats --no-stream --format '{{.Name}} {{.MemUsage}}'", check=False, host=host)
+                     for host in SERVER_HOSTS)
     user_mem = [parse_size(line.split()[1]) for line in memory.splitlines() if line.startswith("jupyter-bench")]
     stats.done.set()
     stats.join()
@@ -398,11 +413,13 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     parser.add_argument("--label", default="", help="a word for this run, e.g. baseline")
     args = parser.parse_args()
+    if SWARM and not args.skip_deploy:
+        parser.error("BENCH_SCENARIO=swarm measures the bursts only: run `molecule converge -s swarm`, then --skip-deploy")
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out = Path(args.out)
     logs = out / "logs" / stamp
     logs.mkdir(parents=True, exist_ok=True)
-    run = {"started": stamp, "label": args.label, "git": subprocess.run(
+    run = {"started": stamp, "label": args.label, "scenario": SCENARIO, "git": subprocess.run(
         ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip(),
         "machine": {"cpus": CORES, "mem_gib": round(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30, 1)}}
     path = out / f"bench-{stamp}.json"
