@@ -270,7 +270,10 @@ def test_the_swarm_spawner_refuses_single_host_options_before_anything_changes(
      ["jupyterhub_spawner_volume_driver_options takes the local volume driver's options type, o and device only, not size."]),
     ({"type": "nfs", "o": 4, "device": ":/export/{username}"},
      ['jupyterhub_spawner_volume_driver_options: each value must be a string, as Docker takes them (got {"o": 4}).']),
-], ids=["other-key", "not-a-string"])
+    # Every user's volume the same directory.
+    ({"type": "nfs", "o": "addr=10.0.0.5", "device": ":/export/jupyterhub"},
+     ["jupyterhub_spawner_volume_driver_options.device must hold {username}", "(got ':/export/jupyterhub')"]),
+], ids=["other-key", "not-a-string", "device-without-username"])
 def test_the_volume_driver_options_are_checked_on_a_swarm(unchanged_host, tmp_path, options, words):
     extra_vars = {"jupyterhub_admin_password": "Test-Admin-Password-123", "jupyterhub_spawner_volume_driver_options": options}
     result = run_playbook("playbooks/jupyterhub.yml", extra_vars, *local_inventory(tmp_path / "inventory.yml", SWARM_GROUPS))
