@@ -43,6 +43,11 @@ CASES = [
         {"jupyterhub_spawner_placement_constraints": ["node.role == worker"]},
         ["jupyterhub_spawner_placement_constraints places", "jhub_spawner is docker"],
     ),
+    (
+        "playbooks/jupyterhub.yml",
+        {"jupyterhub_spawner_volume_driver_options": {"type": "nfs", "o": "addr=10.0.0.5", "device": ":/export/{username}"}},
+        ["jupyterhub_spawner_volume_driver_options makes the volumes of swarm services", "jhub_spawner is docker"],
+    ),
     ("playbooks/base_image.yml", {"base_image_variant": "tiny"}, ["base_image_variant", "minbase, buildd, standard"]),
     ("playbooks/base_image.yml", {"base_image_name": "Jhub/Debian Base"}, ["base_image_name", "not a valid image reference"]),
     ("playbooks/base_image.yml", {"base_image_name": "jhub/debian:bad:tag"}, ["base_image_name", "not a valid image reference"]),
@@ -268,6 +273,21 @@ def test_swarm_options_are_refused_before_anything_changes(
     result = run_playbook(f"playbooks/{playbook}.yml", extra_vars, *local_inventory(tmp_path / "inventory.yml", SWARM_GROUPS))
     assert_refused(result, words)
     assert _swarm_state() == before
+
+
+@pytest.mark.parametrize(("options", "words"), [
+    ({"type": "nfs", "o": "addr=10.0.0.5", "device": ":/export/{username}", "size": "10G"},
+     ["jupyterhub_spawner_volume_driver_options takes the local volume driver's options type, o and device only, not size."]),
+    ({"type": "nfs", "o": 4, "device": ":/export/{username}"},
+     ['jupyterhub_spawner_volume_driver_options: each value must be a string, as Docker takes them (got {"o": 4}).']),
+    # Every user's volume the same directory.
+    ({"type": "nfs", "o": "addr=10.0.0.5", "device": ":/export/jupyterhub"},
+     ["jupyterhub_spawner_volume_driver_options.device must hold {username}", "(got ':/export/jupyterhub')"]),
+], ids=["other-key", "not-a-string", "device-without-username"])
+def test_the_volume_driver_options_are_checked_on_a_swarm(unchanged_host, tmp_path, options, words):
+    extra_vars = {"jupyterhub_admin_password": "Test-Admin-Password-123", "jupyterhub_spawner_volume_driver_options": options}
+    result = run_playbook("playbooks/jupyterhub.yml", extra_vars, *local_inventory(tmp_path / "inventory.yml", SWARM_GROUPS))
+    assert_refused(result, words)
 
 
 def assert_refused(result, words):

@@ -8,6 +8,7 @@ makes it, and checks a real HTTP server on 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import subprocess
 import sys
@@ -33,7 +34,7 @@ from traitlets.config import Config
 # module named conftest would shadow tests/conftest.py, which other test modules import.)
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "roles" / "jupyterhub" / "files"))
 from jhub_docker import spawner as spawner_module  # noqa: E402
-from jhub_docker.spawner import JhubDockerSpawner, JhubSpawnerMixin, StartSlots  # noqa: E402
+from jhub_docker.spawner import JhubDockerSpawner, JhubSpawnerMixin, JhubSwarmSpawner, StartSlots  # noqa: E402
 
 # Slack for the event loop and the HTTP round trips of a loaded test machine, in seconds.
 SLACK = 0.35
@@ -676,17 +677,24 @@ RENDER = """
     - ansible.builtin.template: {{src: {src}, dest: {dest}/defaults.py, mode: "0600"}}
     - ansible.builtin.template: {{src: {src}, dest: {dest}/set.py, mode: "0600"}}
       vars: {{jupyterhub_spawner_concurrent_starts: "3", jupyterhub_spawner_start_timeout: 60, jupyterhub_spawner_queue_timeout: 100}}
+    - ansible.builtin.template: {{src: {src}, dest: {dest}/swarm.py, mode: "0600"}}
+      vars: {{jhub_spawner: swarm}}
+    - ansible.builtin.template: {{src: {src}, dest: {dest}/nfs.py, mode: "0600"}}
+      vars: {{jhub_spawner: swarm, jupyterhub_spawner_volume_driver_options: {nfs_options}}}
 """
+# Docker's local volume driver with NFS options, as an inventory sets them.
+NFS_OPTIONS = {"type": "nfs", "o": "addr=10.0.0.5,rw,nfsvers=4.1", "device": ":/export/jupyterhub/{username}"}
 
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory) -> dict[str, str]:
-    """jupyterhub_config.py as the role renders it (without facts: no vCPU count), with defaults and with some set."""
+    """jupyterhub_config.py as the role renders it (without facts: no vCPU count), with defaults and with some set;
+    with the swarm spawner, and with it and NFS volumes."""
     out = tmp_path_factory.mktemp("rendered")
     playbook = out / "render.yml"
     vars_files = [str(ROOT / "roles" / role / kind / "main.yml") for role in ("jhub", "jupyterhub") for kind in ("defaults", "vars")]
     src = ROOT / "roles/jupyterhub/templates/srv/jupyterhub/jupyterhub_config.py.j2"
-    playbook.write_text(RENDER.format(vars_files=vars_files, src=src, dest=out))
+    playbook.write_text(RENDER.format(vars_files=vars_files, src=src, dest=out, nfs_options=json.dumps(NFS_OPTIONS)))
     result = subprocess.run(
         # The project's ansible-playbook (on PATH under make), also when this runs in another JupyterHub's venv.
         [shutil.which("ansible-playbook") or str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
@@ -694,7 +702,7 @@ def rendered(tmp_path_factory) -> dict[str, str]:
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return {name: (out / f"{name}.py").read_text() for name in ("defaults", "set")}
+    return {name: (out / f"{name}.py").read_text() for name in ("defaults", "set", "swarm", "nfs")}
 
 
 def admission_settings(db, name: str, config_text: str) -> tuple[int, int, float, int]:
@@ -718,3 +726,24 @@ def test_the_rendered_config_bounds_the_starts(db, rendered):
     assert admission_settings(db, "dora", rendered["defaults"]) == (100, 2, 300, 420)
     # As -e gives them (strings too); the cap follows the slots.
     assert admission_settings(db, "erin", rendered["set"]) == (150, 3, 100, 160)
+
+
+def test_the_rendered_config_gives_the_swarm_spawner_the_volume_driver_options(db, rendered):
+    c = Config()
+    lines = [line for line in rendered["nfs"].splitlines() if line.startswith(("c.DockerSpawner.volumes", "c.JhubSwarmSpawner.volume_"))]
+    assert len(lines) == 3, lines
+    exec("\n".join(lines), {"c": c})  # noqa: S102 (the role's own template)
+    orm_user = orm.User(name="anna.b")
+    db.add(orm_user)
+    db.commit()
+    spawner = User(orm_user, {"config": c, "spawner_class": JhubSwarmSpawner}).spawners[""]
+
+    assert (spawner.volume_driver, spawner.volume_driver_options, spawner.node_affinity) == ("local", NFS_OPTIONS, False)
+    [mount] = spawner.mounts
+    assert (mount["Source"], mount["Type"]) == ("jupyterhub-user-anna-2eb", "volume")
+    options = {**NFS_OPTIONS, "device": ":/export/jupyterhub/anna-2eb"}
+    assert mount["VolumeOptions"]["DriverConfig"] == {"Name": "local", "Options": options}
+    # Without the option (the default): node-local volumes, and each user kept on a node.
+    assert "c.JhubSwarmSpawner." in rendered["swarm"]
+    for name in ("defaults", "swarm"):
+        assert "volume_driver" not in rendered[name]

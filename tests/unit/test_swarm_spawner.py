@@ -98,6 +98,7 @@ class FakeSwarmClient:
         self.nodes = {"node-a": node("node-a", "worker-a"), "node-b": node("node-b", "worker-b")}
         self.configs: dict[str, dict] = {}  # name: {"data": bytes, "labels": dict}
         self.config_calls: list[tuple] = []  # (name, data, labels) of each create_config call
+        self.config_reads: list[str] = []  # the name of each inspect_config call
         # A record that another start writes between this start's reading and writing: (name, data, labels).
         self.written_meanwhile: tuple | None = None
 
@@ -132,6 +133,7 @@ class FakeSwarmClient:
         self.configs[name] = {"data": node_id.encode(), "labels": labels}
 
     def inspect_config(self, name: str) -> dict:
+        self.config_reads.append(name)
         if name not in self.configs:
             raise api_error(404, f"config {name} not found")
         config = self.configs[name]
@@ -244,6 +246,23 @@ def test_the_volume_driver_applies_to_named_volumes_only(db):
     assert mounts["/home/jovyan/work"]["VolumeOptions"] == {"DriverConfig": driver}
     # SwarmSpawner gives the bind the driver too, which docker-py refuses for a bind.
     assert mounts["/shared"] == {"Target": "/shared", "Source": "/srv/shared", "Type": "bind", "ReadOnly": False}
+
+
+# Docker's local volume driver with NFS options, as the role's jupyterhub_spawner_volume_driver_options gives them.
+NFS_OPTIONS = {"type": "nfs", "o": "addr=10.0.0.5,rw,nfsvers=4.1", "device": ":/export/jupyterhub/{username}"}
+
+
+def test_the_volume_driver_options_are_rendered_for_each_user(db):
+    config = {"volumes": {"jupyterhub-user-{username}": "/home/jovyan/work"}, "volume_driver": "local",
+              "volume_driver_options": NFS_OPTIONS}
+    services = {name: started_spec(db, name=name, **config) for name in ("alice", "anna.b")}
+
+    for name, escaped in (("alice", "alice"), ("anna.b", "anna-2eb")):
+        options = {**NFS_OPTIONS, "device": f":/export/jupyterhub/{escaped}"}
+        assert mounts_of(services[name])["/home/jovyan/work"] == {
+            "Target": "/home/jovyan/work", "Source": f"jupyterhub-user-{escaped}", "Type": "volume", "ReadOnly": False,
+            "VolumeOptions": {"DriverConfig": {"Name": "local", "Options": options}},
+        }
 
 
 # --- Security settings and placement --------------------------------------------------------------
@@ -442,6 +461,25 @@ def test_a_record_of_another_node_written_meanwhile_stops_the_start(db):
     assert client.configs == {"jhub-node-alice": {"data": b"node-a", "labels": labels}}
 
 
+def test_with_a_volume_driver_any_node_takes_the_server(db):
+    # Every node mounts the same data: a record (even of a drained node) is not read, none is written,
+    # and no start is held to a node.
+    client = FakeSwarmClient(task_node="node-b")
+    client.record("jhub-node-alice", "node-a", "worker-a")
+    client.nodes["node-a"] = node("node-a", "worker-a", availability="drain")
+    spawner = make_spawner(db, check_interval=0, network_name=NETWORK, placement_constraints=["node.role == worker"],
+                           volume_driver="local", volume_driver_options=NFS_OPTIONS)
+    assert spawner.node_affinity is False
+
+    assert start(spawner, client) == ("10.0.1.5", 8888)
+    asyncio.run(spawner.stop())
+    assert start(spawner, client) == ("10.0.1.5", 8888)  # the next start too
+
+    assert [constraints_of(service) for service in client.created] == [["node.role == worker"]] * 2
+    assert client.config_reads == [] and client.config_calls == []
+    assert client.configs["jhub-node-alice"]["data"] == b"node-a"  # left as it was
+
+
 def test_the_record_name_has_the_escaped_username_and_the_label_the_users_name(db):
     client = FakeSwarmClient()
 
@@ -574,6 +612,8 @@ def test_defaults(db):
     assert spawner.placement_constraints == []
     assert spawner.node_record_template == "jhub-node-{username}"
     assert spawner.extra_endpoint_spec == {"mode": "dnsrr"}
+    # No volume driver: node-local volumes, and the user's server kept on its node.
+    assert (spawner.volume_driver, spawner.mount_driver_config, spawner.node_affinity) == ("", None, True)
     # As JhubDockerSpawner's.
     assert (spawner.check_interval, spawner.docker_threads) == (0.1, 8)
     assert (spawner.concurrent_starts, spawner.queue_timeout) == (0, 0)

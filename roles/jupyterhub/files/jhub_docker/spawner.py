@@ -58,6 +58,17 @@ swarm::
 
     c.JhubSwarmSpawner.node_record_template = "jhub-node-{username}"
 
+Where every node reaches the same files, there is no node to keep to: with SwarmSpawner's
+``volume_driver`` set (a driver whose volumes every node mounts, e.g. Docker's ``local`` driver with
+NFS options), named volumes get that driver and ``volume_driver_options``, with ``{username}`` in
+the options' values replaced as in DockerSpawner's other templates, and no node record is read or
+written::
+
+    c.JhubSwarmSpawner.volume_driver = "local"
+    c.JhubSwarmSpawner.volume_driver_options = {
+        "type": "nfs", "o": "addr=10.0.0.5,rw,nfsvers=4.1", "device": ":/export/jupyterhub/{username}"
+    }
+
 The ``c.JhubDockerSpawner.*`` settings above are ``c.JhubSwarmSpawner.*`` settings there, and the
 ``c.SwarmSpawner.*`` and ``c.DockerSpawner.*`` settings apply to it as well. The start slots are
 the same for both classes.
@@ -73,7 +84,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import ClassVar
 
 from docker.errors import APIError
-from docker.types import Mount
+from docker.types import DriverConfig, Mount
 from docker.utils import version_lt
 from dockerspawner import DockerSpawner, SwarmSpawner
 from tornado import web
@@ -336,7 +347,12 @@ class JhubDockerSpawner(JhubSpawnerMixin, DockerSpawner):
 
 class JhubSwarmSpawner(JhubSpawnerMixin, SwarmSpawner):
     """SwarmSpawner with JhubDockerSpawner's additions, for a swarm without service virtual IPs,
-    with named volumes, and with the security settings DockerSpawner has in extra_host_config."""
+    with named volumes, and with the security settings DockerSpawner has in extra_host_config.
+
+    A user's server is kept on the node of its first start (node_record_template), unless
+    volume_driver is set: a volume driver is for volumes that every node of the swarm mounts
+    (SwarmSpawner's volume_driver), so any node can take the server.
+    """
 
     cap_drop = List(
         Unicode(),
@@ -382,6 +398,9 @@ class JhubSwarmSpawner(JhubSpawnerMixin, SwarmSpawner):
         io.jhub-docker.node-hostname (the node's hostname). Replacing the config moves the user's
         next start to another node. A Docker config name: letters, digits, "_", "." and "-",
         starting with a letter or a digit, at most 64 characters.
+
+        Unused with volume_driver set: every node mounts the same data, no record is read or
+        written, and the scheduler chooses among all the nodes at every start.
         """,
     )
 
@@ -395,12 +414,26 @@ class JhubSwarmSpawner(JhubSpawnerMixin, SwarmSpawner):
         return {"mode": "dnsrr"}
 
     @property
+    def node_affinity(self) -> bool:
+        """Whether the user's server is kept on the node of its first start: without volume_driver,
+        a named volume is local to its node; with one, every node mounts the same data."""
+        return not self.volume_driver
+
+    @property
+    def mount_driver_config(self) -> DriverConfig | None:
+        """SwarmSpawner's, with {username} in volume_driver_options' values replaced by the user's
+        escaped name (DockerSpawner's templates), so that each user's volume has its own data."""
+        if not self.volume_driver:
+            return None
+        return DriverConfig(name=self.volume_driver, options=self._render_templates(self.volume_driver_options) or None)
+
+    @property
     def mounts(self) -> list[Mount]:
         """The volumes as service mounts: a host path (absolute) is a bind, anything else a named volume.
 
         SwarmSpawner makes every one a bind, which fails for a volume name.
         """
-        driver = self.mount_driver_config  # volume_driver's, for named volumes only
+        driver = self.mount_driver_config  # volume_driver's, options rendered, for named volumes only
         mounts = []
         for source, volume in self.volume_binds.items():
             read_only = volume["mode"] == "ro"
@@ -488,9 +521,10 @@ class JhubSwarmSpawner(JhubSpawnerMixin, SwarmSpawner):
 
         A node that is not ready, not active, or gone from the swarm refuses the start with a
         message to the user: the files are there, a server elsewhere would have an empty home.
+        Without node_affinity no record is read: the scheduler chooses among all the nodes.
         """
         self._recorded_node = None
-        record = await self._read_node_record()
+        record = await self._read_node_record() if self.node_affinity else None
         if record is not None:
             node_id, hostname = record
             node = await self._inspect_node(node_id)
@@ -516,10 +550,10 @@ class JhubSwarmSpawner(JhubSpawnerMixin, SwarmSpawner):
         return await super().create_object()
 
     async def start_object(self) -> None:
-        """Wait until the task runs; on a first start, record the node it runs on."""
+        """Wait until the task runs; on a first start with node_affinity, record the node it runs on."""
         try:
             await super().start_object()
-            if self._recorded_node is None:
+            if self.node_affinity and self._recorded_node is None:
                 task = await self.get_task()
                 await self._record_node(task["NodeID"])
         finally:
