@@ -14,6 +14,9 @@ from cryptography.x509.oid import NameOID
 
 from conftest import SWARM_GROUPS, local_inventory, recap, run_playbook
 
+# Shared volumes on an NFS server, as docs/scale-out.md shows them.
+NFS = {"type": "nfs", "o": "addr=10.0.0.5", "device": ":/export/{username}"}
+
 CASES = [
     # (playbook, extra vars, words the error must contain)
     ("playbooks/docker_engine.yml", {"docker_engine_source": "snap"}, ["docker_engine_source", "docker, distro"]),
@@ -45,8 +48,8 @@ CASES = [
     ),
     (
         "playbooks/jupyterhub.yml",
-        {"jupyterhub_spawner_volume_driver_options": {"type": "nfs", "o": "addr=10.0.0.5", "device": ":/export/{username}"}},
-        ["jupyterhub_spawner_volume_driver_options makes the volumes of swarm services", "jhub_spawner is docker"],
+        {"jhub_user_volume_driver_options": NFS},
+        ["jhub_user_volume_driver_options makes the volumes of swarm services", "jhub_spawner is docker"],
     ),
     ("playbooks/base_image.yml", {"base_image_variant": "tiny"}, ["base_image_variant", "minbase, buildd, standard"]),
     ("playbooks/base_image.yml", {"base_image_name": "Jhub/Debian Base"}, ["base_image_name", "not a valid image reference"]),
@@ -259,6 +262,12 @@ def test_a_version_that_is_not_a_release_is_named_once(unchanged_host):
     ("restore", {"jupyterhub_backup_restore_all_users": True, "jupyterhub_backup_restore_node": "jhub-test-worker",
                  "jupyterhub_backup_restore_volume": "inspect-{username}"},
      ["jupyterhub_backup_restore_node and jupyterhub_backup_restore_volume: set one of them, not both"]),
+    # Users' volumes on shared storage are backed up and restored on the storage server, and never move.
+    ("backup", {"jhub_user_volume_driver_options": NFS}, ["the users' volumes are on shared storage (jhub_user_volume_driver_options)"]),
+    ("restore", {"jhub_user_volume_driver_options": NFS, "jupyterhub_backup_restore_all_users": True},
+     ["The users' volumes are on shared storage (jhub_user_volume_driver_options): restore their files on the storage server"]),
+    ("move", {"jhub_user_volume_driver_options": NFS, "move_user": "alice", "move_to": "jhub-test-worker"},
+     ["every node mounts every user's files", "There is nothing to move"]),
     ("move", {"move_user": "alice", "move_to": "no-such-node"},
      ["jupyterhub_backup_move_node (playbooks/move.yml: -e move_to=NODE) must be a node of the swarm",
       "(localhost, jhub-test-worker); got 'no-such-node'"]),
@@ -276,16 +285,16 @@ def test_swarm_options_are_refused_before_anything_changes(
 
 
 @pytest.mark.parametrize(("options", "words"), [
-    ({"type": "nfs", "o": "addr=10.0.0.5", "device": ":/export/{username}", "size": "10G"},
-     ["jupyterhub_spawner_volume_driver_options takes the local volume driver's options type, o and device only, not size."]),
-    ({"type": "nfs", "o": 4, "device": ":/export/{username}"},
-     ['jupyterhub_spawner_volume_driver_options: each value must be a string, as Docker takes them (got {"o": 4}).']),
+    ({**NFS, "size": "10G"},
+     ["jhub_user_volume_driver_options takes the local volume driver's options type, o and device only, not size."]),
+    ({**NFS, "o": 4},
+     ['jhub_user_volume_driver_options: each value must be a string, as Docker takes them (got {"o": 4}).']),
     # Every user's volume the same directory.
-    ({"type": "nfs", "o": "addr=10.0.0.5", "device": ":/export/jupyterhub"},
-     ["jupyterhub_spawner_volume_driver_options.device must hold {username}", "(got ':/export/jupyterhub')"]),
+    ({**NFS, "device": ":/export/jupyterhub"},
+     ["jhub_user_volume_driver_options.device must hold {username}", "(got ':/export/jupyterhub')"]),
 ], ids=["other-key", "not-a-string", "device-without-username"])
 def test_the_volume_driver_options_are_checked_on_a_swarm(unchanged_host, tmp_path, options, words):
-    extra_vars = {"jupyterhub_admin_password": "Test-Admin-Password-123", "jupyterhub_spawner_volume_driver_options": options}
+    extra_vars = {"jupyterhub_admin_password": "Test-Admin-Password-123", "jhub_user_volume_driver_options": options}
     result = run_playbook("playbooks/jupyterhub.yml", extra_vars, *local_inventory(tmp_path / "inventory.yml", SWARM_GROUPS))
     assert_refused(result, words)
 

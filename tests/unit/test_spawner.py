@@ -680,7 +680,7 @@ RENDER = """
     - ansible.builtin.template: {{src: {src}, dest: {dest}/swarm.py, mode: "0600"}}
       vars: {{jhub_spawner: swarm}}
     - ansible.builtin.template: {{src: {src}, dest: {dest}/nfs.py, mode: "0600"}}
-      vars: {{jhub_spawner: swarm, jupyterhub_spawner_volume_driver_options: {nfs_options}}}
+      vars: {{jhub_spawner: swarm, jhub_user_volume_driver_options: {nfs_options}}}
 """
 # Docker's local volume driver with NFS options, as an inventory sets them.
 NFS_OPTIONS = {"type": "nfs", "o": "addr=10.0.0.5,rw,nfsvers=4.1", "device": ":/export/jupyterhub/{username}"}

@@ -248,7 +248,7 @@ def test_the_volume_driver_applies_to_named_volumes_only(db):
     assert mounts["/shared"] == {"Target": "/shared", "Source": "/srv/shared", "Type": "bind", "ReadOnly": False}
 
 
-# Docker's local volume driver with NFS options, as the role's jupyterhub_spawner_volume_driver_options gives them.
+# Docker's local volume driver with NFS options, as the role's jhub_user_volume_driver_options gives them.
 NFS_OPTIONS = {"type": "nfs", "o": "addr=10.0.0.5,rw,nfsvers=4.1", "device": ":/export/jupyterhub/{username}"}
 
 
