@@ -154,6 +154,9 @@ def test_a_stopped_worker_stops_its_users_only_and_says_why(crowd):
     client.start_server(name)
     client.open_server(name)
     assert node_of(name) == worker
+    # No server of that worker was started again on the other one meanwhile (with an empty home there).
+    assert {user: [n for n in WORKERS if user_volumes(n, user)] for _c, user in crowd} == {
+        user: [record_node(user)] for _c, user in crowd}
 
 
 def playbook(path: str, *extra: str) -> subprocess.CompletedProcess:

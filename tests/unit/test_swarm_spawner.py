@@ -18,6 +18,7 @@ from types import SimpleNamespace
 
 import pytest
 from docker.errors import APIError, NotFound
+from docker.types import RestartPolicy
 from dockerspawner import DockerSpawner
 from jupyterhub import orm
 from jupyterhub.app import JupyterHub
@@ -284,6 +285,15 @@ def test_security_settings_and_constraints_are_in_the_service_spec(db):
     # Next to the limit SwarmSpawner sets itself.
     assert task["Resources"]["Limits"] == {"MemoryBytes": 1024**3, "Pids": 256}
     assert task["Placement"]["Constraints"] == ["node.role == worker", "node.labels.jhub-home-alice == true"]
+    # Never restarted by the swarm, on another node least of all: the user starts it again through the hub.
+    assert task["RestartPolicy"] == {"Condition": "none"}
+
+
+def test_a_restart_policy_of_ones_own_stands(db):
+    policy = RestartPolicy(condition="on-failure", max_attempts=2)
+    task = started_spec(db, extra_task_spec={"restart_policy": policy})["task_template"]
+
+    assert task["RestartPolicy"] == policy
 
 
 def test_settings_are_added_to_the_extra_specs(db):

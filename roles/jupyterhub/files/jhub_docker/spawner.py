@@ -451,10 +451,15 @@ class JhubSwarmSpawner(JhubSpawnerMixin, SwarmSpawner):
         return super()._docker(method, *args, **kwargs)
 
     def _add_service_settings(self, task_template: dict) -> None:
-        """Add the security settings and the placement constraints to a service's task template.
+        """Add the security settings, the placement constraints and the restart policy to a
+        service's task template.
 
         Added to what the extra_*_spec settings put there; the dicts of the configuration are
-        copied, not changed.
+        copied, not changed. The restart policy is "none" unless extra_task_spec gives one: the
+        swarm would otherwise restart a task whose node went down on another node, where the
+        user's volume is a new, empty one (and the hub would still address the old task). A
+        server that stops stays stopped, as a container of DockerSpawner does, until the user
+        starts it again through the hub.
         """
         api = self.client.api_version
         for name, version in SERVICE_SETTING_API.items():
@@ -462,6 +467,7 @@ class JhubSwarmSpawner(JhubSpawnerMixin, SwarmSpawner):
                 raise RuntimeError(
                     f"{name} needs Docker Engine API {version} or later: the engine speaks {api}, and would ignore it"
                 )
+        task_template.setdefault("RestartPolicy", {"Condition": "none"})
         container = task_template["ContainerSpec"]
         if self.cap_drop:
             container["CapabilityDrop"] = [*container.get("CapabilityDrop", []), *self.cap_drop]
