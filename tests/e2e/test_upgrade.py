@@ -131,7 +131,13 @@ def test_upgrade_whose_new_hub_fails_restores_the_older_hub_and_its_database(bef
 
 def test_upgrade_keeps_the_running_server_reachable_and_the_hub_down_briefly(before):
     running = before["users"]["running"]
-    watcher, health = Watcher(running["client"], running["name"]), HealthWatch(URL)
+    # A server checks a user's token with the hub at most every five minutes (JupyterHub's HubAuth
+    # cache): a user whose check falls into the hub's downtime gets errors until the hub is back. The
+    # watch logs in anew, so that its token was checked just before the upgrade, whatever the tests
+    # before took.
+    client = logged_in(running["name"], running["password"])
+    client.open_server(running["name"])
+    watcher, health = Watcher(client, running["name"]), HealthWatch(URL)
     watcher.start()
     health.start()
     result, took = upgrade()
