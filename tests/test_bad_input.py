@@ -252,9 +252,8 @@ def test_a_version_that_is_not_a_release_is_named_once(unchanged_host):
 
 
 @pytest.mark.parametrize(("playbook", "extra_vars", "words"), [
-    # The swarm's spawner with the single-host deployment's own network settings.
-    ("site", None, ["jupyterhub_network_isolation is true", "its firewall works on a single host only"]),
-    ("site", {"jupyterhub_network_isolation": False, "jupyterhub_network_bridge": "br-jhub"},
+    # The swarm's spawner with the single-host deployment's own bridge.
+    ("site", {"jupyterhub_network_bridge": "br-jhub"},
      ["jupyterhub_network_bridge ('br-jhub') names the bridge of a single host's network"]),
     # Restores and moves on a swarm name a node of the inventory.
     ("restore", {"jupyterhub_backup_restore_all_users": True, "jupyterhub_backup_restore_node": "no-such-node"},

@@ -21,6 +21,7 @@ import pytest
 
 import test_hub
 from hubclient import HubClient
+from test_isolation import METADATA, OUTSIDE, from_kernel, probe_code
 from test_hub import RUN, URL
 
 # The logged-in admin (a fixture of test_hub.py).
@@ -121,6 +122,36 @@ def test_a_users_files_stay_with_them_on_their_node(crowd):
     assert json.loads(record)["io.jhub-docker.node-hostname"] == first, record
 
 
+def server_address(name: str) -> str:
+    """The user's server's address on the overlay network (its task's)."""
+    task = on(MANAGER_EXEC, f"docker service ps -q --no-trunc --filter desired-state=running jupyter-{name}")
+    attachments = json.loads(on(MANAGER_EXEC, f"docker inspect --format '{{{{json .NetworksAttachments}}}}' {task}"))
+    return attachments[0]["Addresses"][0].split("/")[0]
+
+
+def probe_from(prefix: str, targets: list[str]) -> list[str]:
+    return on(prefix, f"python3 -c {shlex.quote(probe_code(targets))}").split()
+
+
+def test_a_users_kernel_reaches_no_other_server_no_node_service_and_no_metadata(crowd):
+    """The firewall on every node, attacked from a kernel on a worker: the other users' servers on the same worker and
+    on the other one, the worker's own services on each of its addresses, the cloud metadata service. Each target is
+    first reached from where it must be: the servers from the hub's container, the rest from the worker itself."""
+    (client, name), *others = crowd
+    node = node_of(name)
+    assert {node_of(other) for _client, other in others} == set(WORKERS), "no victim on one of the workers"
+    servers = [f"{server_address(other)}:8888" for _client, other in others]
+    addresses = on(NODE_EXEC.format(node=node), "ip -4 -o addr show scope global | awk '{print $4}'").split()
+    services = [f"{address.split('/')[0]}:18081" for address in addresses] + [METADATA]
+    assert probe_from(f"{MANAGER_EXEC} docker exec jupyterhub", servers) == ["open"] * len(servers), servers
+    assert probe_from(NODE_EXEC.format(node=node), services) == ["open"] * len(services), services
+    seen = from_kernel(client, name, servers + services)
+    assert "open" not in seen, dict(zip(servers + services, seen))
+    # What a server must reach: the hub's API, the proxy's public port (not its REST API), the outside.
+    seen = from_kernel(client, name, ["jupyterhub:8081", "jupyterhub-proxy:8000", "jupyterhub-proxy:8001", OUTSIDE])
+    assert seen == ["open", "open", "TimeoutError", "open"], seen
+
+
 def _start_error(client: HubClient, name: str) -> str:
     """Ask for the user's server, which cannot start: the hub's answer, or its failed progress event."""
     response = client.api("POST", f"/users/{name}/server")
@@ -154,6 +185,8 @@ def test_a_stopped_worker_stops_its_users_only_and_says_why(crowd):
     client.start_server(name)
     client.open_server(name)
     assert node_of(name) == worker
+    # The engine's restart made the overlay's namespace anew: the node's firewall service put its rules there again.
+    on(engine, "/usr/local/sbin/jhub-network-isolation check")
     # No server of that worker was started again on the other one meanwhile (with an empty home there).
     assert {user: [n for n in WORKERS if user_volumes(n, user)] for _c, user in crowd} == {
         user: [record_node(user)] for _c, user in crowd}
