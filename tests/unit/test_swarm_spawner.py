@@ -627,3 +627,16 @@ def test_defaults(db):
     # As JhubDockerSpawner's.
     assert (spawner.check_interval, spawner.docker_threads) == (0.1, 8)
     assert (spawner.concurrent_starts, spawner.queue_timeout) == (0, 0)
+
+
+def test_the_playbooks_write_records_with_the_spawners_labels():
+    """Restores and moves write a user's node record with the labels of roles/jhub/vars/main.yml; the spawner reads
+    and writes its own constants. One format: the two must name the same labels."""
+    import yaml
+
+    from jhub_docker import spawner
+
+    shared = yaml.safe_load((Path(__file__).parents[2] / "roles/jhub/vars/main.yml").read_text())
+    assert shared["jhub_node_record_labels"] == {
+        "user": spawner.RECORD_USER_LABEL, "hostname": spawner.RECORD_HOSTNAME_LABEL}
+    assert shared["jhub_node_record"] == JhubSwarmSpawner.node_record_template.default_value
