@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
 
@@ -39,14 +40,21 @@ class ActionModule(ActionBase):
 
     TRANSFERS_FILES = False
 
-    def _role_options(self) -> dict:
-        """The options of the calling role's entry point in its meta/argument_specs.yml."""
+    def _role_options(self) -> tuple[dict, bool]:
+        """The options of the calling role's entry point in its meta/argument_specs.yml, and whether
+        Ansible has checked them against the spec already.
+
+        Ansible checks an entry point's spec when the role runs from it (main, or tasks_from an entry
+        point). A task file that is not an entry point (tasks_from: validate, which playbooks run
+        before anything changes) is checked against the main entry point's spec here.
+        """
         role = self._task._role
         if role is None:
-            return {}
-        entry_point = self._task.args.get("entry_point") or (role._from_files.get("tasks") or "main")
-        specs = self._loader.load_from_file(f"{role.get_role_path()}/meta/argument_specs.yml") or {}
-        return ((specs.get("argument_specs") or {}).get(entry_point) or {}).get("options") or {}
+            return {}, True
+        specs = (self._loader.load_from_file(f"{role.get_role_path()}/meta/argument_specs.yml") or {}).get("argument_specs") or {}
+        running = role._from_files.get("tasks") or "main"
+        entry_point = self._task.args.get("entry_point") or (running if running in specs else "main")
+        return (specs.get(entry_point) or {}).get("options") or {}, running in specs
 
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
@@ -57,10 +65,16 @@ class ActionModule(ActionBase):
             "entry_point": {"type": "str"},
         })
 
-        options = self._role_options()
+        options, spec_checked = self._role_options()
         values = {name: self._templar.template(task_vars[name]) for name in options if name in task_vars}
-        errors = bool_errors(options, values)
         result["changed"] = False
+        if not spec_checked:
+            # As Ansible checks an entry point's arguments, with the same messages.
+            spec_errors = ArgumentSpecValidator(options).validate(values, validate_role_argument_spec=True).error_messages
+            if spec_errors:
+                result.update(failed=True, msg="Validation of arguments failed:\n" + "\n".join(spec_errors), errors=spec_errors)
+                return result
+        errors = bool_errors(options, values)
         if errors:
             # The rules read these options as booleans: with a string they would mislead.
             result.update(failed=True, msg=" ".join(errors), errors=errors)

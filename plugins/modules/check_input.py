@@ -12,6 +12,9 @@ version_added: 0.2.0
 short_description: Check a role's input beyond its argument spec, in one task
 description:
   - Fails, before anything changes, with one message per problem, each naming the variable.
+  - Run from a task file that is not an entry point of the role (a C(validate.yml) that playbooks run
+    with C(tasks_from) before anything changes), it first checks the role's variables against the main
+    entry point's argument spec, as Ansible does when the role runs from an entry point.
   - Every option of type C(bool) of the calling role's entry point (its C(meta/argument_specs.yml)),
     also inside dict options, must hold a boolean. Argument specs let C(-e name=true) through as a
     string, which conditionals refuse later; the message shows the JSON form instead.
@@ -30,7 +33,9 @@ options:
     type: dict
     default: {}
   entry_point:
-    description: Entry point of the role's argument spec whose booleans are checked; by default the one running.
+    description:
+      - Entry point of the role's argument spec whose options are checked; by default the one running,
+        or C(main) when the running task file is not an entry point.
     type: str
 attributes:
   check_mode:
