@@ -33,7 +33,7 @@ def test_lock_pins_every_package_exactly(image):
 
 @pytest.mark.parametrize("image", sorted(pip_lock.images()))
 def test_lock_is_for_its_versions(image):
-    # The roles apply a lock only when it holds the image's pins as lines (notebook_images_locked, jupyterhub_locked).
+    # image_build applies a lock only when it holds the image's pins as lines (image_build_locked).
     path, pins = pip_lock.images()[image]
     missing = [pin for pin in pins if pin not in _pins(path)]
     assert not missing, f"{path.name} is not for the default versions {missing}: run make locks"
@@ -48,8 +48,11 @@ def test_image_drops_rfc3987_syntax(image):
     assert "rfc3987-syntax" in removed
     locked = {line.split("==")[0] for line in _pins(path)}
     assert set(removed) <= locked, f"{variable} names packages that the image does not get: {set(removed) - locked}"
-    template = (ROOT / "roles" / role / "templates" / "Dockerfile.j2").read_text()
-    assert f"pip uninstall --yes --disable-pip-version-check {{{{ {variable} |" in template
+    # The role gives them to the one locked build (image_build), whose pip steps remove them.
+    tasks = "".join(path.read_text() for path in (ROOT / "roles" / role / "tasks").glob("*.yml"))
+    assert f'image_build_pip_remove: "{{{{ {variable} }}}}"' in tasks
+    steps = yaml.safe_load((ROOT / "roles/image_build/vars/main.yml").read_text())["image_build_pip_steps"]
+    assert "pip uninstall --yes --disable-pip-version-check {{ image_build_pip_remove |" in steps
 
 
 def test_the_default_release_is_locked():

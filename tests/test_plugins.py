@@ -11,6 +11,8 @@ from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "collections"))
 from ansible_collections.jhub.docker.plugins.action.check_input import bool_errors  # noqa: E402
+from ansible_collections.jhub.docker.plugins.filter.fill_username import fill_username  # noqa: E402
+from ansible_collections.jhub.docker.plugins.filter.non_scalar_items import non_scalar_items  # noqa: E402
 from ansible_collections.jhub.docker.plugins.filter.retries import retries  # noqa: E402
 from ansible_collections.jhub.docker.plugins.filter.python_literal import python_literal  # noqa: E402
 from ansible_collections.jhub.docker.plugins.filter.stale_images import stale_images  # noqa: E402
@@ -111,3 +113,16 @@ def test_stale_images_are_the_workers_missing_or_other_images():
     assert stale_images([], manager, workers) == []
     # A worker whose read was skipped (nothing to compare) has no images.
     assert stale_images(["jhub/b:1"], manager, [{"item": "w1", "skipped": True}]) == [{"host": "w1", "name": "jhub/b:1"}]
+
+
+def test_fill_username_fills_one_name_or_each_of_a_list():
+    assert fill_username("jupyterhub-user-{username}", "alice") == "jupyterhub-user-alice"
+    assert fill_username("{username}-{username}", "bob") == "bob-bob"
+    assert fill_username("inspect-{username}", ["alice", "bob"]) == ["inspect-alice", "inspect-bob"]
+    assert fill_username("no-placeholder", "alice") == "no-placeholder"
+
+
+def test_non_scalar_items_are_what_would_not_stay_text():
+    values = {"A": "x", "B": 1, "C": 2.5, "D": True, "E": [1], "F": {"g": 1}, "G": None}
+    assert non_scalar_items(values) == {"D": True, "E": [1], "F": {"g": 1}, "G": None}
+    assert non_scalar_items({}) == {}
