@@ -39,8 +39,7 @@ import requests
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-from hubclient import HubClient  # noqa: E402
+from jhub_testing.hubclient import HubClient
 
 SCENARIO = os.environ.get("BENCH_SCENARIO") or "bench"
 DISTRO = os.environ.get("MOLECULE_DISTRO") or "bookworm"

@@ -32,8 +32,7 @@ import requests
 
 from conftest import BIN, OUTPUT, ROOT, ansible_env, recap, run_playbook
 
-sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-from hubclient import HubClient  # noqa: E402  pylint: disable=wrong-import-position
+from jhub_testing.hubclient import HubClient
 
 URL = "http://127.0.0.1:8000"
 ADMIN_PASSWORD_FILE = ROOT / ".secrets" / "admin_password"

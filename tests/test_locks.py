@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import re
-import sys
 
 import pytest
 import yaml
 
 from conftest import ROOT
 
-sys.path.insert(0, str(ROOT / "tools"))
-import pip_lock  # noqa: E402
+from jhub_tools import pip_lock
 
 # name==version, optionally for one Python only.
 PIN = re.compile(r'^[a-z0-9][a-z0-9-]*==[A-Za-z0-9.+!-]+( ; python_version == "3\.\d+")?$')

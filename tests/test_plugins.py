@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import base64
-import sys
 
 import pytest
 
 from conftest import ROOT
 
-sys.path.insert(0, str(ROOT / "collections"))
-from ansible_collections.jhub.docker.plugins.action.check_input import bool_errors  # noqa: E402
-from ansible_collections.jhub.docker.plugins.filter.fill_username import fill_username  # noqa: E402
-from ansible_collections.jhub.docker.plugins.filter.non_scalar_items import non_scalar_items  # noqa: E402
-from ansible_collections.jhub.docker.plugins.filter.retries import retries  # noqa: E402
-from ansible_collections.jhub.docker.plugins.filter.python_literal import python_literal  # noqa: E402
-from ansible_collections.jhub.docker.plugins.filter.stale_images import stale_images  # noqa: E402
-from ansible_collections.jhub.docker.plugins.filter.token_header import token_header  # noqa: E402
-from ansible_collections.jhub.docker.plugins.module_utils.references import (  # noqa: E402
+from ansible_collections.jhub.docker.plugins.action.check_input import bool_errors
+from ansible_collections.jhub.docker.plugins.filter.fill_username import fill_username
+from ansible_collections.jhub.docker.plugins.filter.non_scalar_items import non_scalar_items
+from ansible_collections.jhub.docker.plugins.filter.retries import retries
+from ansible_collections.jhub.docker.plugins.filter.python_literal import python_literal
+from ansible_collections.jhub.docker.plugins.filter.stale_images import stale_images
+from ansible_collections.jhub.docker.plugins.filter.token_header import token_header
+from ansible_collections.jhub.docker.plugins.module_utils.references import (
     image_list_errors,
     is_image_reference,
 )

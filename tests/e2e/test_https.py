@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from hubclient import HubClient
+from jhub_testing.hubclient import HubClient
 
 URL = os.environ["JHUB_URL"]
 HTTP_URL = os.environ.get("JHUB_HTTP_URL", "")

@@ -20,7 +20,7 @@ import uuid
 import pytest
 import requests
 
-from hubclient import HubClient
+from jhub_testing.hubclient import HubClient
 
 URL = os.environ.get("JHUB_URL", "")
 ADMIN = os.environ.get("JHUB_ADMIN_USER", "admin")

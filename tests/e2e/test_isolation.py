@@ -21,7 +21,7 @@ import uuid
 
 import pytest
 
-from hubclient import HubClient
+from jhub_testing.hubclient import HubClient
 
 URL = os.environ.get("JHUB_URL", "")
 ADMIN = os.environ.get("JHUB_ADMIN_USER", "admin")

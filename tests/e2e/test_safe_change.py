@@ -19,7 +19,7 @@ import uuid
 import pytest
 import requests
 
-from hubclient import HealthWatch, HubClient, Watcher
+from jhub_testing.hubclient import HealthWatch, HubClient, Watcher
 
 URL = os.environ.get("JHUB_URL", "")
 ADMIN = os.environ.get("JHUB_ADMIN_USER", "admin")

@@ -20,7 +20,7 @@ import uuid
 import pytest
 
 import test_hub
-from hubclient import HubClient
+from jhub_testing.hubclient import HubClient
 from test_isolation import METADATA, OUTSIDE, from_kernel, probe_code
 from test_hub import RUN, URL
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import sys
 import threading
 import time
 from pathlib import Path
@@ -29,9 +28,7 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from traitlets.config import Config
 
-# The package as the role copies it into the hub image (see test_spawner.py).
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "roles" / "jupyterhub" / "files"))
-from jhub_docker.nativeauth import JhubNativeAuthenticator  # noqa: E402
+from jhub_docker.nativeauth import JhubNativeAuthenticator
 
 JUPYTERHUB_6 = jupyterhub.version_info >= (6,)
 LOGIN_COOKIE = "jupyterhub-hub-login"

@@ -30,11 +30,10 @@ from tornado.web import Application, RequestHandler
 from traitlets import TraitError
 from traitlets.config import Config
 
-# The package as the role copies it into the hub image. (Not in a tests/unit/conftest.py: a second
-# module named conftest would shadow tests/conftest.py, which other test modules import.)
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "roles" / "jupyterhub" / "files"))
-from jhub_docker import spawner as spawner_module  # noqa: E402
-from jhub_docker.spawner import JhubDockerSpawner, JhubSpawnerMixin, JhubSwarmSpawner, StartSlots  # noqa: E402
+from jhub_docker import spawner as spawner_module
+from jhub_docker.slots import StartSlots
+from jhub_docker.spawner import JhubDockerSpawner, JhubSpawnerMixin
+from jhub_docker.swarm import JhubSwarmSpawner
 
 # Slack for the event loop and the HTTP round trips of a loaded test machine, in seconds.
 SLACK = 0.35

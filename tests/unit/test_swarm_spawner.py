@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -26,10 +25,10 @@ from jupyterhub.user import User
 from tornado import web
 from traitlets.config import Config
 
-# The package as the role copies it into the hub image (as in test_spawner.py).
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "roles" / "jupyterhub" / "files"))
-from jhub_docker.spawner import JhubDockerSpawner, JhubSpawnerMixin, JhubSwarmSpawner, StartSlots  # noqa: E402
-from test_spawner import make_spawner as make_any_spawner  # noqa: E402
+from jhub_docker.slots import StartSlots
+from jhub_docker.spawner import JhubDockerSpawner, JhubSpawnerMixin
+from jhub_docker.swarm import JhubSwarmSpawner
+from test_spawner import make_spawner as make_any_spawner
 
 NETWORK = "jhub"
 
@@ -588,7 +587,7 @@ def test_each_class_has_its_own_docker_thread_pool(db):
 
 def test_configured_as_the_hub_config_does(db):
     c = Config()
-    c.JupyterHub.spawner_class = "jhub_docker.spawner.JhubSwarmSpawner"
+    c.JupyterHub.spawner_class = "jhub_docker.swarm.JhubSwarmSpawner"
     c.JhubSwarmSpawner.check_interval = 0.25
     c.JhubSwarmSpawner.concurrent_starts = 3
     c.JhubSwarmSpawner.queue_timeout = 300
@@ -634,9 +633,9 @@ def test_the_playbooks_write_records_with_the_spawners_labels():
     and writes its own constants. One format: the two must name the same labels."""
     import yaml
 
-    from jhub_docker import spawner
+    from jhub_docker import swarm
 
     shared = yaml.safe_load((Path(__file__).parents[2] / "roles/jhub/vars/main.yml").read_text())
     assert shared["jhub_node_record_labels"] == {
-        "user": spawner.RECORD_USER_LABEL, "hostname": spawner.RECORD_HOSTNAME_LABEL}
+        "user": swarm.RECORD_USER_LABEL, "hostname": swarm.RECORD_HOSTNAME_LABEL}
     assert shared["jhub_node_record"] == JhubSwarmSpawner.node_record_template.default_value

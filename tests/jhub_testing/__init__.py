@@ -1,0 +1,1 @@
+"""What the tests and the bench share: the browser-equivalent client of a deployed hub (hubclient)."""
