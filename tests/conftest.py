@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -51,22 +52,85 @@ def run_playbook(playbook: str, extra_vars: dict | None = None, *args: str) -> s
     )
 
 
+LOCAL = {"ansible_connection": "local", "ansible_python_interpreter": "/usr/bin/python3"}
+
+
 def local_inventory(path: Path, groups: dict[str, list[str]]) -> list[str]:
     """The -i arguments of an inventory of these groups (name: host names) whose hosts are all this machine."""
-    local = {"ansible_connection": "local", "ansible_python_interpreter": "/usr/bin/python3"}
-    children = {name: {"hosts": {host: local for host in hosts}} for name, hosts in groups.items()}
+    children = {name: {"hosts": {host: LOCAL for host in hosts}} for name, hosts in groups.items()}
     path.write_text(json.dumps({"all": {"children": children}}))
     return ["-i", str(path)]
+
+
+@dataclass
+class HostResult:
+    """What one host of a run got: its recap counters, the tasks that failed on it (name, message with
+    its white space folded), and every result it got as text."""
+
+    stats: dict[str, int]
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    text: str = ""
+
+    def refused(self, words: list[str]) -> str | None:
+        """None when the host failed on exactly one task, changed nothing, and that task's message holds
+        each of words (line breaks aside); otherwise what is wrong."""
+        counters = {key: self.stats.get(key) for key in ("failures", "changed", "unreachable")}
+        if counters != {"failures": 1, "changed": 0, "unreachable": 0} or len(self.failed) != 1:
+            return f"not one failed task and no change: {counters}, failed {self.failed}"
+        missing = [word for word in words if " ".join(word.split()) not in self.failed[0][1]]
+        return f"{missing} not in the error of {self.failed[0][0]!r}: {self.failed[0][1]}" if missing else None
+
+
+def run_cases(playbook: str, cases: dict[str, dict], *args: str, workers: list[str] = ()) -> dict[str, HostResult]:
+    """One run of a playbook whose hosts are the cases: each case is a host of the group jupyterhub (this
+    machine, by a local connection, named after the case) with the case's variables as host variables,
+    next to the local inventory's group variables (inventory/local.yml, whose own host is left out);
+    workers, if any, are hosts of jupyterhub_workers. The results by case, from Ansible's JSON output.
+
+    A value given as a host variable has the type it has here: "true" is the string that -e name=true
+    gives. The plays must not stop every host at one host's failure (any_errors_fatal).
+    """
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    name = Path(playbook).stem
+    inventory = OUTPUT / f"cases-{name}.json"
+    groups = {"jupyterhub": {"hosts": {case: {**LOCAL, **values} for case, values in cases.items()}}}
+    if workers:
+        groups["jupyterhub_workers"] = {"hosts": {worker: LOCAL for worker in workers}}
+    inventory.write_text(json.dumps({"all": {"children": groups}}, indent=1))
+    result = subprocess.run(
+        [str(BIN / "ansible-playbook"), "-i", str(ROOT / "inventory" / "local.yml"), "-i", str(inventory),
+         "--limit", "jupyterhub:!localhost", str(ROOT / playbook), *args],
+        cwd=ROOT, env=ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.posix.json"), capture_output=True, text=True,
+        timeout=1800, check=False,
+    )
+    (OUTPUT / f"cases-{name}.log").write_text(result.stdout + result.stderr)
+    assert result.stdout.lstrip().startswith("{"), f"no JSON from ansible-playbook {playbook}:\n{result.stderr[-3000:]}"
+    report = json.loads(result.stdout)
+    found = {case: HostResult(stats=report["stats"].get(case, {})) for case in cases}
+    for play in report["plays"]:
+        for task in play["tasks"]:
+            for host, outcome in task["hosts"].items():
+                if host not in found:
+                    continue
+                found[host].text += json.dumps(outcome) + "\n"
+                if outcome.get("failed"):
+                    # A loop's failure: its message and each failed item's.
+                    messages = [outcome.get("msg", "")] + [item.get("msg", "") for item in outcome.get("results", [])
+                                                           if isinstance(item, dict) and item.get("failed")]
+                    found[host].failed.append((task["task"]["name"], " ".join(" ".join(map(str, messages)).split())))
+    return found
 
 
 # A swarm of this machine as its manager and a worker (both local), which swarm.yml needs to run at all.
 SWARM_GROUPS = {"jupyterhub": ["localhost"], "jupyterhub_workers": ["jhub-test-worker"]}
 
 
-def recap(output: str) -> dict[str, int]:
-    """Counters of the first host line in PLAY RECAP, e.g. {'ok': 3, 'changed': 0, ...}."""
-    match = re.search(r"PLAY RECAP \**\n\S+\s*: (.*)", output)
-    assert match, f"no PLAY RECAP in:\n{output[-2000:]}"
+def recap(output: str, host: str = "localhost") -> dict[str, int]:
+    """Counters of one host's line in the last PLAY RECAP (by default the hub's host of the local
+    inventory), e.g. {'ok': 3, 'changed': 0, ...}."""
+    assert "PLAY RECAP" in output, f"no PLAY RECAP in:\n{output[-2000:]}"
+    match = re.search(rf"^{re.escape(host)}\s*: (.*)$", output[output.rindex("PLAY RECAP"):], re.MULTILINE)
+    assert match, f"no line of {host} in the PLAY RECAP of:\n{output[-2000:]}"
     return {k: int(v) for k, v in (f.split("=") for f in match.group(1).split())}
 
 
@@ -81,33 +145,54 @@ def _listing(path: Path) -> list[tuple[str, str | None]] | None:
     return sorted((str(p.relative_to(path)), _digest(p)) for p in path.rglob("*"))
 
 
+def _docker(*args: str) -> str:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=False).stdout
+
+
+# What the Molecule scenarios make on this machine's engine while other tests run beside them: their
+# test hosts (label owner=molecule), the hosts' anonymous volumes (64 hexadecimal digits), the swarm
+# scenario's network, and the images that the scenarios and the test-host builds make here.
+POOL_IMAGE = re.compile(r"^(jhub-testhost|jhub-molecule/|jhub-test/|<none>)")
+ANONYMOUS_VOLUME = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _containers() -> list[str]:
+    """Each container that is not a Molecule test host: name, image, state, start time and restarts."""
+    ids = _docker("ps", "-aq", "--no-trunc").split()
+    if not ids:
+        return []
+    template = ("{{index .Config.Labels \"owner\"}} {{.Name}} {{.Image}} {{.State.Status}} {{.State.StartedAt}}"
+                " {{.RestartCount}} {{json .HostConfig.PortBindings}}")
+    return sorted(line for line in _docker("inspect", "--format", template, *ids).splitlines() if not line.startswith("molecule "))
+
+
+def _firewall(command: str) -> list[str]:
+    """The collection's own chains and the jumps into them (iptables-save without counters); Docker's own
+    rules change with every network that a Molecule scenario makes."""
+    saved = subprocess.run([command], capture_output=True, text=True, check=False).stdout
+    return [line for line in saved.splitlines() if "JHUB" in line]
+
+
 def host_state() -> dict:
-    """What the roles could change on this machine: files, apt sources, images, groups, scratch dirs."""
-    images = subprocess.run(
-        ["docker", "images", "--no-trunc", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"],
-        capture_output=True, text=True, check=False,
-    ).stdout
-    containers = subprocess.run(
-        ["docker", "ps", "-a", "--no-trunc", "--format", "{{.Names}} {{.ID}} {{.State}}"],
-        capture_output=True, text=True, check=False,
-    ).stdout
-    volumes = subprocess.run(["docker", "volume", "ls", "-q"], capture_output=True, text=True, check=False).stdout
-    sources = Path("/etc/apt/sources.list.d")
-    keyrings = Path("/etc/apt/keyrings")
+    """What the roles could change on this machine: files and directories they write (by content), apt
+    sources, the collection's firewall chains, the engine (daemon.json, its process), images, containers,
+    volumes and networks, but the Molecule pool's own."""
+    images = _docker("images", "--no-trunc", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}")
+    volumes = _docker("volume", "ls", "-q")
+    networks = _docker("network", "ls", "--no-trunc", "--format", "{{.Name}} {{.ID}} {{.Driver}}")
+    paths = ["/etc/docker", "/etc/apt/sources.list.d", "/etc/apt/keyrings", "/srv/jupyterhub", "/srv/jupyterhub-tls",
+             "/opt/jhub-docker", "/var/tmp/jhub-docker-build", "/var/tmp/jhub-base-image", "/var/backups/jhub-docker",
+             "/usr/local/lib/jhub-docker", "/usr/local/sbin", "/etc/systemd/system", "/etc/init.d", "/nonexistent"]
     return {
-        "daemon.json": _digest(Path("/etc/docker/daemon.json")),
-        "apt sources": sorted(p.name for p in sources.iterdir()) if sources.is_dir() else [],
-        "apt keyrings": sorted(p.name for p in keyrings.iterdir()) if keyrings.is_dir() else [],
-        "images": sorted(images.splitlines()),
-        "containers": sorted(containers.splitlines()),
-        "volumes": sorted(volumes.splitlines()),
-        "hub config": _listing(Path("/srv/jupyterhub")),
-        "build dir": _listing(Path("/opt/jhub-docker")),
+        **{path: _listing(Path(path)) for path in paths},
         "group file": _digest(Path("/etc/group")),
-        "base image work dir": _listing(Path("/var/tmp/jhub-base-image")),
-        "backup root": _listing(Path("/var/backups/jhub-docker")),
-        "backup helper": _listing(Path("/usr/local/lib/jhub-docker")),
-        "nonexistent": _listing(Path("/nonexistent")),
+        "engine process": _digest(Path("/run/docker.pid")),
+        "iptables": _firewall("iptables-save"),
+        "ip6tables": _firewall("ip6tables-save"),
+        "images": sorted(line for line in images.splitlines() if not POOL_IMAGE.match(line)),
+        "containers": _containers(),
+        "volumes": sorted(name for name in volumes.split() if not ANONYMOUS_VOLUME.match(name)),
+        "networks": sorted(line for line in networks.splitlines() if not line.startswith("jhub-swarm-")),
     }
 
 

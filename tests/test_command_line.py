@@ -4,18 +4,25 @@ A number must pass: its checks read it as a number (a canary, a wrong value of a
 same role, proves that the play got to those checks and refused only the canary). A boolean is refused
 with a message that names the variable and shows the JSON form, since Ansible's conditionals refuse a
 string. Either way, nothing changes on the host and no internal error shows.
+
+The options of one playbook run as the hosts of one run (conftest.run_cases), each with its value as the
+string that -e gives; the playbooks whose plays set the option from another variable of the command
+line (swarm_drain.yml) or stop every host at the first failure (swarm.yml) run one option at a time.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 import pytest
 import yaml
 
-from conftest import ROOT, SWARM_GROUPS, local_inventory, recap, run_playbook
+from conftest import ROOT, SWARM_GROUPS, host_state, local_inventory, recap, run_cases, run_playbook
 
 # The playbook that runs each entry point, and the canary that its own checks refuse.
 PLAYBOOKS = {
-    ("docker_engine", "main"): "docker_engine", ("image_build", "main"): "base_image", ("jhub", "main"): "jupyterhub",
+    ("docker_engine", "main"): "docker_engine", ("image_build", "main"): "base_image", ("image_build", "validate"): "base_image",
+    ("jhub", "main"): "jupyterhub",
     ("jupyterhub", "main"): "jupyterhub", ("jupyterhub_backup", "backup"): "backup",
     ("jupyterhub_backup", "restore"): "restore", ("jupyterhub_backup", "move"): "move",
     ("jupyterhub_network", "main"): "jupyterhub_network",
@@ -57,26 +64,57 @@ def test_every_number_and_boolean_is_covered():
     assert kinds == {"int", "float", "bool"} and len(_options()) >= 30, _options()
 
 
+# The playbooks run one option at a time, with -e.
+ALONE = ("swarm", "swarm_drain")
+
+
+def _words(name: str, kind: str) -> list[str]:
+    return [f"{name} must be true or false, not the str 'true'", f"-e '{{\"{name}\": true}}'"] if kind == "bool" else []
+
+
+def _check(error: str, output: str, playbook: str, name: str, kind: str) -> None:
+    """One option's run: its error is the boolean's own, or only the canary's (the number passed its checks),
+    and its output shows no internal error."""
+    for word in _words(name, kind) or [CANARIES[playbook][1]]:
+        assert word in error, f"{word!r} not in the error: {error[-3000:]}"
+    assert "Error rendering" not in output and "Traceback" not in output, output[-3000:]
+    if kind != "bool":
+        assert f"{name} must" not in error and f"'{name}'" not in error, error[-3000:]
+
+
+@pytest.fixture(scope="module")
+def batches():
+    """Each option's result (one run per playbook, each option a host with the canary); nothing changes."""
+    before = host_state()
+    runs = defaultdict(dict)
+    for playbook, name, kind, value in _options():
+        if playbook not in ALONE:
+            runs[playbook][name] = {name: value, **({} if kind == "bool" else CANARIES[playbook][0])}
+    found = {}
+    for playbook, cases in runs.items():
+        # The hosts are named after the options (a name of Ansible's inventory: letters, digits, '_').
+        results = run_cases(f"playbooks/{playbook}.yml", {f"opt_{name}": values for name, values in cases.items()})
+        found.update({(playbook, name): results[f"opt_{name}"] for name in cases})
+    assert host_state() == before, "the host changed"
+    return found
+
+
 @pytest.mark.parametrize(("playbook", "name", "kind", "value"), _options(),
                          ids=[f"{name}={value}" for _playbook, name, _kind, value in _options()])
-def test_command_line_form(unchanged_host, tmp_path, playbook, name, kind, value):
-    # swarm.yml runs only with workers.
-    args = local_inventory(tmp_path / "inventory.yml", SWARM_GROUPS) if playbook == "swarm" else []
-    if kind == "bool":
-        result = run_playbook(f"playbooks/{playbook}.yml", None, *args, "-e", f"{name}={value}")
-        words = [f"{name} must be true or false, not the str 'true'", f"-e '{{\"{name}\": true}}'"]
-    else:
-        canary, canary_words = CANARIES[playbook]
-        result = run_playbook(f"playbooks/{playbook}.yml", canary, *args, "-e", f"{name}={value}")
-        words = [canary_words]
-    flat = " ".join(result.stdout.split())
-    assert result.returncode != 0, result.stdout[-3000:]
-    for word in words:
-        assert word in flat, f"{word!r} not in the error:\n{result.stdout[-3000:]}"
-    assert "Error rendering" not in flat and "Traceback" not in flat, result.stdout[-3000:]
-    if kind != "bool":
-        # Only the canary is wrong: the number itself passed its checks.
-        failed = flat[flat.index("[ERROR]"):] if "[ERROR]" in flat else flat
-        assert f"{name} must" not in failed and f"'{name}'" not in failed, result.stdout[-3000:]
-    counters = recap(result.stdout)
-    assert counters["failed"] == 1 and counters["changed"] == 0, counters
+def test_command_line_form(batches, tmp_path, playbook, name, kind, value):
+    if playbook in ALONE:
+        before = host_state()
+        args = local_inventory(tmp_path / "inventory.yml", SWARM_GROUPS) if playbook == "swarm" else []
+        result = run_playbook(f"playbooks/{playbook}.yml", None if kind == "bool" else CANARIES[playbook][0], *args,
+                              "-e", f"{name}={value}")
+        assert result.returncode != 0, result.stdout[-3000:]
+        flat = " ".join(result.stdout.split())
+        _check(flat[flat.index("[ERROR]"):] if "[ERROR]" in flat else flat, flat, playbook, name, kind)
+        counters = recap(result.stdout)
+        assert counters["failed"] == 1 and counters["changed"] == 0, counters
+        assert host_state() == before, "the host changed"
+        return
+    result = batches[(playbook, name)]
+    assert result.stats.get("failures") == 1 and result.stats.get("changed") == 0, (result.stats, result.failed)
+    assert len(result.failed) == 1, result.failed
+    _check(result.failed[0][1], result.text, playbook, name, kind)
