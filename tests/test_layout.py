@@ -2,29 +2,27 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from jhub_tools import yaml_duplicates
 
 from conftest import ROOT
 
-BLOCK = 6  # lines
+def test_no_block_of_six_yaml_lines_is_repeated():
+    """tools/yaml_duplicates.py over roles/, molecule/ and playbooks/: a copied block is a second place to change."""
+    blocks = yaml_duplicates.repeated_blocks(yaml_duplicates.files(list(yaml_duplicates.DIRS)))
+    assert len(yaml_duplicates.files(list(yaml_duplicates.DIRS))) > 100
+    assert not blocks, "the same lines stand in several places: " + "; ".join(" ~ ".join(where) for where in blocks)
 
 
-def _lines(path):
-    """Numbered lines that carry content: no blank lines, comments or document markers; white space folded."""
-    numbered = ((number, " ".join(line.split())) for number, line in enumerate(path.read_text().splitlines(), 1))
-    return [(number, line) for number, line in numbered if line and not line.startswith("#") and line != "---"]
-
-
-def test_no_block_of_six_lines_is_repeated_inside_roles():
-    places = defaultdict(set)
-    for path in sorted((ROOT / "roles").rglob("*")):
-        if path.suffix in (".yml", ".j2") and path.is_file():
-            lines = _lines(path)
-            for start in range(len(lines) - BLOCK + 1):
-                block = tuple(line for _number, line in lines[start:start + BLOCK])
-                places[block].add(f"{path.relative_to(ROOT)}:{lines[start][0]}")
-    repeated = sorted(sorted(where) for where in places.values() if len(where) > 1)
-    assert not repeated, "the same lines stand in several places: " + "; ".join(" ~ ".join(w) for w in repeated)
+def test_the_duplicate_finder_sees_a_copied_block(tmp_path, monkeypatch):
+    """Its control: six lines copied into a second file (with other comments and indentation) are found,
+    five are not."""
+    block = "".join(f"  key{i}: value{i}\n" for i in range(6))
+    (tmp_path / "a.yml").write_text("---\n# one\n" + block)
+    (tmp_path / "b.yml").write_text("---\n- name: x\n" + block.replace("  ", "    "))
+    (tmp_path / "c.yml").write_text("".join(f"other{i}: 1\n" for i in range(5)) + "".join(block.splitlines(True)[:5]))
+    monkeypatch.setattr(yaml_duplicates, "ROOT", tmp_path)
+    found = yaml_duplicates.repeated_blocks(sorted(tmp_path.glob("*.yml")))
+    assert found == [["a.yml:3", "b.yml:3"]], found
 
 
 def _tasks(node, inherited_no_log=False):
