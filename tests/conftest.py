@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -202,3 +203,59 @@ def unchanged_host():
     before = host_state()
     yield
     assert host_state() == before, "the host changed"
+
+
+# --- The Molecule pool beside the other tests ---------------------------------------------------
+# When the session runs Molecule scenarios, conftest starts them before the first test (the test-host
+# images first, then the pool of tests/test_molecule.py) and the other tests run meanwhile: they use
+# this machine (its deployment, its engine) but not the pool's test hosts, which host_state leaves out.
+# The tests marked after_molecule (an engine restart of this machine, which would cut the pool's
+# connections to its test hosts) run last, once every scenario has ended; the Molecule tests just
+# before them.
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "after_molecule: runs after every Molecule scenario has ended (it restarts this machine's engine)")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    rank = {"plain": 0, "molecule": 1, "after_molecule": 2}
+
+    def kind(item):
+        if item.get_closest_marker("after_molecule"):
+            return "after_molecule"
+        return "molecule" if item.get_closest_marker("molecule") else "plain"
+
+    items.sort(key=lambda item: rank[kind(item)])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def molecule_pool(request):
+    """The scenarios' runs, started before the first test of a session that has any: {(scenario, suite): its run}."""
+    import test_molecule  # pylint: disable=import-outside-toplevel
+
+    # The items left after every selection (-m, -k): a session without a scenario starts none.
+    if test_molecule.DRY or not any(item.name.startswith("test_molecule_scenario") for item in request.session.items):
+        yield {}
+        return
+    started = time.monotonic()
+    runs = test_molecule.start_pool()
+    yield runs
+    for future in runs.values():
+        future.result()
+    times = test_molecule.write_times(runs)
+    request.config.jhub_molecule_times = f"Molecule, {time.monotonic() - started:.0f} s in all:\n{times}"
+
+
+@pytest.fixture
+def molecule_ended(molecule_pool):
+    """Waits until every scenario has ended."""
+    for future in molecule_pool.values():
+        future.exception()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    times = getattr(config, "jhub_molecule_times", "")
+    if times:
+        terminalreporter.write_sep("=", "Molecule scenarios and their steps (seconds)")
+        terminalreporter.write_line(times)

@@ -1,15 +1,30 @@
 """The Molecule scenarios, run through pytest so that one command reports every result.
 
-They run two at a time (MOLECULE_PARALLEL): much of a scenario waits rather than computes (a test
-host's systemd boots, its engine starts, a hub answers, a lockout ends), and each scenario has a
-test host and an engine of its own. The test-host images are built once before any scenario.
+The plan (below) puts each scenario on a suite of DISTROS: the default scenario (the whole stack built
+from scratch, reached over SSH) on the last suite, every other on the first, so that both suites get
+the whole stack's behaviour tests (the default scenario on one, the HTTPS, upgrade and swarm scenarios
+on the other); with one suite, all run on it. No check of a scenario depends on its suite
+(test_no_molecule_check_depends_on_the_suite), so a plan of any DISTROS runs every check.
+
+The scenarios run on a pool of MOLECULE_PARALLEL workers (conftest.py starts it before the first test,
+when the session has Molecule tests, so that the tests of the controller run beside it); each has a
+test host and an engine of its own, and a time budget: a scenario over it is stopped, its test hosts
+destroyed, and its test fails with its log. The test-host images are built once, before any scenario.
+Each scenario's log (tests/output/molecule-SCENARIO-SUITE.log) has the seconds since its start on
+every line; tests/output/molecule-times.txt, printed at the end, the time of each of its steps.
+
+JHUB_MOLECULE_DRY=1 runs nothing: each scenario's test prints its plan (its suite and every play its
+steps would run) and passes, e.g. `make molecule DISTROS=trixie JHUB_MOLECULE_DRY=1 PYTEST_ARGS=-s`.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
+import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,69 +33,162 @@ import yaml
 
 from conftest import BIN, DISTROS, OUTPUT, ROOT, ansible_env
 
-# (scenario, suite, the steps that must have run successfully), in the order they start: each full
-# stack first, next to the light ones, so that two full stacks overlap as little as possible.
-SCENARIOS = [
-    # The full stack, with the end-to-end suite in its verify step; also the backup and restore
-    # checks (molecule/backup/checks.yml) on the same host: the backup scenario would deploy the
-    # same stack once more only for them.
-    ("default", DISTROS[0], ["converge", "idempotence", "verify"]),
-    # The engine alone on the first suite: the full stack installs it on both (default, upgrade).
-    ("docker_engine", DISTROS[0], ["converge", "idempotence", "verify"]),
-    # The hub on a swarm of three test hosts, users' servers on its workers (the images of this machine's
-    # deployment: no image build), beside the engine.
-    ("swarm", DISTROS[0], ["converge", "idempotence", "verify"]),
-    ("base_image", DISTROS[0], ["converge", "idempotence", "verify", "side_effect"]),
-    ("pull", DISTROS[0], ["converge", "idempotence", "verify", "side_effect"]),
-    # The same stack deployed with JupyterHub 5.5.4 and upgraded to 6.1.1 in its verify, then the default
-    # scenario's verify (its second suite's part) on the upgraded host. Its idempotence is the upgrade
-    # test's second run, after the upgrade (the default scenario checks the stack's idempotence).
-    ("upgrade", DISTROS[-1], ["converge", "verify"]),
-    # HTTPS from an ACME server (pebble on the test host), the end-to-end suite over HTTPS.
-    ("tls", DISTROS[0], ["converge", "idempotence", "verify", "side_effect"]),
-]
+FULL_STACK = ("default", "tls", "upgrade", "swarm")
+DRY = os.environ.get("JHUB_MOLECULE_DRY") == "1"
 PARALLEL = int(os.environ.get("MOLECULE_PARALLEL", "2"))
+STEPS = ["converge", "idempotence", "verify"]
+# Minutes a scenario may take before it is stopped: about two and a half times its time on this
+# machine kind, so that a slow day passes and a hung step does not hold a worker of the pool.
+BUDGET = {"default": 40, "swarm": 40, "tls": 30, "upgrade": 30, "pull": 12, "base_image": 12}
 
 
-def run_scenario(scenario: str, distro: str) -> tuple[int, Path]:
-    log = OUTPUT / f"molecule-{scenario}-{distro}.log"
-    with log.open("w") as out:
-        result = subprocess.run(
-            [str(BIN / "molecule"), "test", "-s", scenario],
-            cwd=ROOT, env=ansible_env(MOLECULE_DISTRO=distro), stdout=out, stderr=subprocess.STDOUT,
-            timeout=1800, check=False,
-        )
-    return result.returncode, log
+def plan(distros: list[str]) -> list[tuple[str, str, list[str]]]:
+    """(scenario, suite, the steps that must succeed), longest first, in the order they start."""
+    first, last = distros[0], distros[-1]
+    return [
+        ("default", last, STEPS),
+        ("swarm", first, STEPS),
+        ("tls", first, [*STEPS, "side_effect"]),
+        # Converged with JupyterHub 5.5.4 (and again, no change); its verify is the upgrade to 6.1.1.
+        ("upgrade", first, STEPS),
+        # The engine (docker_engine) and the registry pull path of notebook_images.
+        ("pull", first, [*STEPS, "side_effect"]),
+        ("base_image", first, ["converge", "idempotence", "verify", "side_effect"]),
+    ]
 
 
-@pytest.fixture(scope="module")
-def scenario_runs():
-    """Every scenario, started at once on a pool of PARALLEL workers: {(scenario, suite): its run}."""
+SCENARIOS = plan(DISTROS)
+
+
+def _playbook_plays(path: Path) -> list[str]:
+    """The names of the plays of a playbook, those of the playbooks it imports in their place."""
+    names = []
+    for play in yaml.safe_load(path.read_text()) or []:
+        if "ansible.builtin.import_playbook" in play:
+            names += _playbook_plays((path.parent / play["ansible.builtin.import_playbook"]).resolve())
+        else:
+            names.append(play["name"])
+    return names
+
+
+def scenario_plays(scenario: str) -> dict[str, list[str]]:
+    """The plays each step of a scenario runs (prepare, converge, verify, side_effect), by step."""
+    folder = ROOT / "molecule" / scenario
+    config = yaml.safe_load((folder / "molecule.yml").read_text()) or {}
+    configured = ((config.get("provisioner") or {}).get("playbooks") or {})
+    found = {}
+    for step in ("prepare", "converge", "verify", "side_effect"):
+        path = folder / configured.get(step, f"{step}.yml")
+        if path.is_file():
+            found[step] = _playbook_plays(path.resolve())
+    return found
+
+
+class Run:
+    """One scenario's `molecule test`: its log with the seconds since the start on each line, the start
+    time of each step, and its end."""
+
+    def __init__(self, scenario: str, distro: str) -> None:
+        self.scenario, self.distro = scenario, distro
+        self.log = OUTPUT / f"molecule-{scenario}-{distro}.log"
+        self.steps: list[tuple[str, float]] = []
+        self.seconds = 0.0
+        self.returncode: int | None = None
+        self.timed_out = False
+        self.process: subprocess.Popen | None = None
+
+    def __call__(self) -> Run:
+        start = time.monotonic()
+        budget = BUDGET[self.scenario] * 60
+        env = ansible_env(MOLECULE_DISTRO=self.distro, JHUB_TESTHOSTS_BUILT="1")
+        with self.log.open("w") as out:
+            self.process = process = subprocess.Popen(
+                [str(BIN / "molecule"), "test", "-s", self.scenario], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, text=True, start_new_session=True,
+            )
+            timer = threading.Timer(budget, self._stop, (process,))
+            timer.start()
+            for line in process.stdout:
+                elapsed = time.monotonic() - start
+                out.write(f"[{elapsed:6.0f}s] {line}")
+                step = re.search(rf"\[{self.scenario} > (\w+)\] Executing", line)
+                if step:
+                    self.steps.append((step.group(1), elapsed))
+            self.returncode = process.wait()
+            timer.cancel()
+            self.seconds = time.monotonic() - start
+            if self.timed_out:
+                out.write(f"\nStopped after {budget / 60:.0f} minutes, its budget; destroying its test hosts.\n")
+                out.flush()
+                subprocess.run([str(BIN / "molecule"), "destroy", "-s", self.scenario], cwd=ROOT, env=env,
+                               stdout=out, stderr=subprocess.STDOUT, timeout=600, check=False)
+        return self
+
+    def _stop(self, process: subprocess.Popen) -> None:
+        self.timed_out = True
+        os.killpg(process.pid, signal.SIGTERM)
+
+    def times(self) -> str:
+        """The scenario's time and each step's, e.g. 'default-trixie 812 s: dependency 1, create 20, ...'."""
+        marks = [*self.steps, ("end", self.seconds)]
+        steps = ", ".join(f"{step} {later - at:.0f}" for (step, at), (_next, later) in zip(marks, marks[1:]))
+        return f"{self.scenario}-{self.distro} {self.seconds:.0f} s: {steps}"
+
+
+def start_pool() -> dict[tuple[str, str], Future]:
+    """Build the test-host images (once per suite, before any scenario: two scenarios must not build the
+    same image at the same time), then start every scenario on the pool: {(scenario, suite): its run}."""
     OUTPUT.mkdir(parents=True, exist_ok=True)
-    # What each scenario's dependency step does, once per suite before any starts: two scenarios
-    # must not build the same test-host image at the same time.
     for distro in sorted({distro for _scenario, distro, _steps in SCENARIOS}):
-        subprocess.run(
-            [str(BIN / "ansible-playbook"), "-i", str(ROOT / "inventory" / "local.yml"), str(ROOT / "molecule" / "resources" / "testhost.yml")],
-            cwd=ROOT, env=ansible_env(MOLECULE_DISTRO=distro), capture_output=True, timeout=1800, check=True,
+        built = subprocess.run(
+            [str(BIN / "ansible-playbook"), "-i", str(ROOT / "inventory" / "local.yml"),
+             str(ROOT / "molecule" / "resources" / "testhost.yml")],
+            cwd=ROOT, env=ansible_env(MOLECULE_DISTRO=distro), capture_output=True, text=True, timeout=1800, check=False,
         )
-    with ThreadPoolExecutor(PARALLEL) as pool:
-        runs: dict[tuple[str, str], Future] = {
-            (scenario, distro): pool.submit(run_scenario, scenario, distro) for scenario, distro, _steps in SCENARIOS
-        }
-        yield runs
+        assert built.returncode == 0, f"the {distro} test host was not built:\n{built.stdout[-4000:]}"
+    (OUTPUT / "molecule-times.txt").write_text("")
+    pool = ThreadPoolExecutor(PARALLEL, thread_name_prefix="molecule")
+    scenario_runs = [Run(scenario, distro) for scenario, distro, _steps in SCENARIOS]
+
+    # Each scenario runs in a session of its own (its budget stops it as a whole): a pytest that is stopped
+    # (.ci/run's budget sends SIGTERM) stops them too, rather than leaving them running.
+    def stop(_signal, _frame):
+        for run in scenario_runs:
+            if run.process and run.process.poll() is None:
+                os.killpg(run.process.pid, signal.SIGTERM)
+        raise KeyboardInterrupt("stopped (SIGTERM): the Molecule scenarios that ran were stopped")
+
+    signal.signal(signal.SIGTERM, stop)
+    runs = {(run.scenario, run.distro): pool.submit(run) for run in scenario_runs}
+    for future in runs.values():
+        future.add_done_callback(lambda _future: write_times(runs))
+    pool.shutdown(wait=False)
+    return runs
+
+
+def write_times(runs: dict[tuple[str, str], Future]) -> str:
+    """tests/output/molecule-times.txt: each finished scenario's times (written again as each one ends, so that
+    .ci/run can show them when its own budget runs out)."""
+    lines = [future.result().times() for future in runs.values() if future.done() and not future.exception()]
+    (OUTPUT / "molecule-times.txt").write_text("".join(line + "\n" for line in lines))
+    return "\n".join(lines)
 
 
 @pytest.mark.molecule
 @pytest.mark.parametrize(("scenario", "distro", "steps"), SCENARIOS, ids=[f"{s}-{d}" for s, d, _steps in SCENARIOS])
-def test_molecule_scenario(scenario_runs, scenario, distro, steps):
-    returncode, log = scenario_runs[(scenario, distro)].result()
-    text = re.sub(r"\x1b\[[0-9;]*m", "", log.read_text())
-    assert returncode == 0, f"molecule test -s {scenario} failed (log {log}):\n{text[-6000:]}"
+def test_molecule_scenario(request, scenario, distro, steps):
+    if DRY:
+        for step, plays in scenario_plays(scenario).items():
+            print(f"\nPLAN {scenario} {distro} {step}: {' | '.join(plays)}")
+        return
+    run = request.getfixturevalue("molecule_pool")[(scenario, distro)].result()
+    text = re.sub(r"\x1b\[[0-9;]*m", "", run.log.read_text())
+    assert not run.timed_out, f"molecule test -s {scenario} took over {BUDGET[scenario]} minutes (log {run.log}):\n{text[-6000:]}"
+    assert run.returncode == 0, f"molecule test -s {scenario} failed (log {run.log}):\n{text[-6000:]}"
     for step in steps:
         # "[scenario > step] Executed: Successful" (plain) or "scenario ➜ step: Executed: Successful" (colour)
         pattern = rf"{scenario}\s*(?:>|➜)\s*{step}\]?:?\s+Executed: Successful"
-        assert re.search(pattern, text), f"step {step} did not run (log {log})"
+        assert re.search(pattern, text), f"step {step} did not run (log {run.log})"
 
 
 @pytest.mark.parametrize("distro", DISTROS)
@@ -99,3 +207,62 @@ def test_every_scenario_has_its_own_test_host(distro):
     assert not wrong, wrong
     assert len({name for _scenario, name in hosts}) == len(hosts), hosts
     assert {row["Scenario Name"] for row in instances} >= {scenario for scenario, _distro, _steps in SCENARIOS}
+
+
+def test_the_swarm_nodes_are_the_base_test_host():
+    """The swarm scenario's platforms replace the base's list (Molecule merges lists whole): its first node
+    repeats the base's container settings, which must stay the same."""
+    base = yaml.safe_load((ROOT / ".config" / "molecule" / "config.yml").read_text())["platforms"][0]
+    node = yaml.safe_load((ROOT / "molecule" / "swarm" / "molecule.yml").read_text())["platforms"][0]
+    own = {"name", "groups", "networks"}
+    assert {k: v for k, v in node.items() if k not in own} == {k: v for k, v in base.items() if k not in own}
+
+
+def _when_values(node):
+    """Every `when` of a YAML document, as text."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "when":
+                yield str(value)
+            yield from _when_values(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _when_values(item)
+
+
+def test_no_molecule_check_depends_on_the_suite():
+    """A check that runs on one suite only is dropped silently when DISTROS does not hold that suite."""
+    found = [f"{path.relative_to(ROOT)}: {when}" for path in sorted((ROOT / "molecule").rglob("*.yml"))
+             for when in _when_values(yaml.safe_load(path.read_text()))
+             if re.search(r"MOLECULE_DISTRO|bookworm|trixie", when)]
+    assert not found, found
+
+
+def _dry_plan(distros: str) -> dict[tuple[str, str], str]:
+    """`make molecule DISTROS=... JHUB_MOLECULE_DRY=1`: {(scenario, step): its plays} with the suite of each."""
+    result = subprocess.run(
+        ["make", "molecule", f"DISTROS={distros}", "PYTEST_ARGS=-q -s -p no:cacheprovider"],
+        cwd=ROOT, env=ansible_env(JHUB_MOLECULE_DRY="1"), capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    found = {}
+    for scenario, suite, step, plays in re.findall(r"^PLAN (\S+) (\S+) (\S+): (.*)$", result.stdout, re.MULTILINE):
+        found[(scenario, step)] = (suite, plays)
+    return found
+
+
+def test_every_plan_runs_every_check():
+    """The dry runs of `make molecule` for each suite alone and for both: the same scenarios and plays in each,
+    nothing dropped; with both suites, each gets a scenario that runs the end-to-end suite on the whole stack."""
+    plans = {distros: _dry_plan(distros) for distros in ("bookworm", "trixie", "bookworm trixie")}
+    expected = {(scenario, step) for scenario, _suite, _steps in plan(["x"]) for step in scenario_plays(scenario)}
+    assert len(expected) > 15
+    for distros, found in plans.items():
+        assert set(found) == expected, (distros, set(found) ^ expected)
+        assert {plays for _suite, plays in found.values()} == {plays for _suite, plays in plans["bookworm"].values()}
+        assert {suite for suite, _plays in found.values()} == set(distros.split())
+    both = plans["bookworm trixie"]
+    for suite in ("bookworm", "trixie"):
+        end_to_end = [scenario for (scenario, step), (at, plays) in both.items()
+                      if at == suite and scenario in FULL_STACK and step == "verify" and "end-to-end" in plays]
+        assert end_to_end, f"no scenario runs the end-to-end suite on {suite}: {both}"

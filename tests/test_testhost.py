@@ -24,7 +24,6 @@ def _build(distro: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.molecule
 @pytest.mark.parametrize("distro", DISTROS)
 def test_testhost_image_is_built_once(distro):
     first = _build(distro)  # builds only when the image or its recipe is missing
