@@ -6,6 +6,7 @@ from jhub_tools import yaml_duplicates
 
 from conftest import ROOT
 
+
 def test_no_block_of_six_yaml_lines_is_repeated():
     """tools/yaml_duplicates.py over roles/, molecule/ and playbooks/: a copied block is a second place to change."""
     blocks = yaml_duplicates.repeated_blocks(yaml_duplicates.files(list(yaml_duplicates.DIRS)))

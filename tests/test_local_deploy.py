@@ -43,7 +43,6 @@ SECRETS_DIR = Path("/srv/jupyterhub/secrets")
 COOKIE_SECRET = Path("/var/lib/docker/volumes/jupyterhub-data/_data/jupyterhub_cookie_secret")
 
 
-
 @pytest.fixture(scope="module", autouse=True)
 def root():
     """make deploy changes this machine (the engine, /srv, the firewall): the tests fail, not skip, without root."""

@@ -6,8 +6,6 @@ import base64
 
 import pytest
 
-from conftest import ROOT
-
 from ansible_collections.jhub.docker.plugins.action.check_input import bool_errors
 from ansible_collections.jhub.docker.plugins.filter.fill_username import fill_username
 from ansible_collections.jhub.docker.plugins.filter.non_scalar_items import non_scalar_items

@@ -56,7 +56,7 @@ def files(dirs: list[str]) -> list[Path]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--block", type=int, default=6, help="lines of a block (default 6)")
     parser.add_argument("dirs", nargs="*", default=list(DIRS), help=f"directories (default {' '.join(DIRS)})")
     args = parser.parse_args()

@@ -68,6 +68,7 @@ RECORD_HOSTNAME_LABEL = "io.jhub-docker.node-hostname"
 CONFIG_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 CONFIG_NAME_MAX = 64
 
+
 class JhubSwarmSpawner(JhubSpawnerMixin, SwarmSpawner):
     """SwarmSpawner with JhubDockerSpawner's additions, for a swarm without service virtual IPs,
     with named volumes, and with the security settings DockerSpawner has in extra_host_config.
