@@ -100,7 +100,9 @@ class Run:
     def __call__(self) -> Run:
         start = time.monotonic()
         budget = BUDGET[self.scenario] * 60
-        env = ansible_env(MOLECULE_DISTRO=self.distro, JHUB_TESTHOSTS_BUILT="1")
+        # profile_tasks: each play ends with its slowest tasks and their seconds, in the log.
+        env = ansible_env(MOLECULE_DISTRO=self.distro, JHUB_TESTHOSTS_BUILT="1",
+                          ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks")
         with self.log.open("w") as out:
             self.process = process = subprocess.Popen(
                 [str(BIN / "molecule"), "test", "-s", self.scenario], cwd=ROOT, env=env, stdout=subprocess.PIPE,
@@ -191,8 +193,10 @@ def test_molecule_scenario(request, scenario, distro, steps):
         assert re.search(pattern, text), f"step {step} did not run (log {run.log})"
 
 
+# After the scenarios: `molecule list` writes each scenario's inventory anew, for the suite it is given.
+@pytest.mark.after_molecule
 @pytest.mark.parametrize("distro", DISTROS)
-def test_every_scenario_has_its_own_test_host(distro):
+def test_every_scenario_has_its_own_test_host(molecule_ended, distro):
     """The shared base (.config/molecule/config.yml) names each scenario's test host after the scenario; a scenario with
     several hosts (swarm) names each jhub-SCENARIO-ROLE-SUITE."""
     listing = subprocess.run(
