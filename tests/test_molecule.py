@@ -48,9 +48,10 @@ def plan(distros: list[str]) -> list[tuple[str, str, list[str]]]:
     return [
         ("default", last, STEPS),
         ("swarm", first, STEPS),
-        ("tls", first, [*STEPS, "side_effect"]),
-        # Converged with JupyterHub 5.5.4 (and again, no change); its verify is the upgrade to 6.1.1.
+        # Converged with JupyterHub 5.5.4 (and again, no change); its verify runs the backup and restore
+        # checks, then the upgrade to 6.1.1.
         ("upgrade", first, STEPS),
+        ("tls", first, [*STEPS, "side_effect"]),
         # The engine (docker_engine) and the registry pull path of notebook_images.
         ("pull", first, [*STEPS, "side_effect"]),
         ("base_image", first, ["converge", "idempotence", "verify", "side_effect"]),
