@@ -22,6 +22,7 @@ Needs root and a Docker engine (the deploy installs and starts one).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -40,6 +41,7 @@ from jhub_testing.hubclient import HubClient
 URL = "http://127.0.0.1:8000"
 ADMIN_PASSWORD_FILE = ROOT / ".secrets" / "admin_password"
 SECRETS_DIR = Path("/srv/jupyterhub/secrets")
+DEPLOYED_PASSWORD_FILE = SECRETS_DIR / "admin_password"
 COOKIE_SECRET = Path("/var/lib/docker/volumes/jupyterhub-data/_data/jupyterhub_cookie_secret")
 
 
@@ -79,11 +81,13 @@ def healthy(timeout: float = 180) -> bool:
 @pytest.fixture(scope="module")
 def deployed() -> str:
     """The deployment made by `make deploy` (made here when it is missing); the admin's password."""
-    if not (hub_exists() and ADMIN_PASSWORD_FILE.is_file()):
+    if not (hub_exists() and DEPLOYED_PASSWORD_FILE.is_file()):
         result = make_deploy("local-deploy-first.log")
         assert result.returncode == 0, result.stdout[-4000:]
     assert healthy(), f"{URL}/hub/health does not answer after make deploy"
-    return ADMIN_PASSWORD_FILE.read_text().strip()
+    # The deployment's own copy: the checkout's .secrets, or, when this checkout came after the
+    # deployment, the password that the local inventory took over from it.
+    return DEPLOYED_PASSWORD_FILE.read_text().strip()
 
 
 def secrets(admin_password: str) -> dict[str, str]:
@@ -148,10 +152,27 @@ def test_verbose_backup_stops_and_starts_a_server_and_prints_no_secret(deployed)
 
 
 def test_secret_files_are_0600_and_roots(deployed):
-    files = [ADMIN_PASSWORD_FILE, COOKIE_SECRET, *SECRETS_DIR.iterdir()]
+    files = [COOKIE_SECRET, *SECRETS_DIR.iterdir(), *[ADMIN_PASSWORD_FILE] * ADMIN_PASSWORD_FILE.is_file()]
     wrong = {str(path): oct(path.stat().st_mode & 0o777) for path in files
              if path.stat().st_mode & 0o777 != 0o600 or path.stat().st_uid != 0}
     assert not wrong, wrong
+
+
+def test_a_new_checkout_takes_over_the_deployed_admin_password(deployed, tmp_path):
+    """A checkout without .secrets on a machine already deployed (CI's fresh clone is one) uses the deployment's
+    admin password rather than generating one that the hub, which keeps the admin in its database, would refuse."""
+    (tmp_path / "inventory").mkdir()
+    (tmp_path / "inventory" / "local.yml").write_text((ROOT / "inventory" / "local.yml").read_text())
+    env = {key: value for key, value in ansible_env().items() if key != "JHUB_ADMIN_PASSWORD"}
+    result = subprocess.run(
+        [str(BIN / "ansible"), "-i", str(tmp_path / "inventory" / "local.yml"), "localhost", "-o", "-m",
+         "ansible.builtin.debug", "-a", "msg={{ local_admin_password_file }} {{ jupyterhub_admin_password | hash('sha256') }}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    digest = hashlib.sha256(DEPLOYED_PASSWORD_FILE.read_text().strip().encode()).hexdigest()
+    assert f"{DEPLOYED_PASSWORD_FILE} {digest}" in result.stdout, result.stdout
+    assert not (tmp_path / ".secrets").exists()
 
 
 def test_end_to_end_suite_against_this_machine(deployed):
