@@ -166,7 +166,8 @@ def test_a_new_checkout_takes_over_the_deployed_admin_password(deployed, tmp_pat
     env = {key: value for key, value in ansible_env().items() if key != "JHUB_ADMIN_PASSWORD"}
     result = subprocess.run(
         [str(BIN / "ansible"), "-i", str(tmp_path / "inventory" / "local.yml"), "localhost", "-o", "-m",
-         "ansible.builtin.debug", "-a", "msg={{ local_admin_password_file }} {{ jupyterhub_admin_password | hash('sha256') }}"],
+         "ansible.builtin.debug", "-a",
+         json.dumps({"msg": "{{ local_admin_password_file }} {{ jupyterhub_admin_password | hash('sha256') }}"})],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
