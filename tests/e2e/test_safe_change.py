@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import time
@@ -27,8 +28,12 @@ ADMIN_PASSWORD = os.environ.get("JHUB_ADMIN_PASSWORD", "")
 REDEPLOY = os.environ.get("JHUB_REDEPLOY", "")
 HOST_EXEC = shlex.split(os.environ.get("JHUB_HOST_EXEC", ""))
 RUN = uuid.uuid4().hex[:6]
-# The bar: from the start of the play with a bad change to its failure.
-FAIL_WITHIN = 60
+# The bars. A hub that hangs instead of failing would hold the play for the health timeout (180 s by
+# default) in the candidate's check or in the wait after the switch: the live hub's own wait must
+# fail within FAIL_AT_ONCE of its start, and the whole play (50 to 70 s on this machine while the
+# Molecule scenarios run beside it) within PLAY_WITHIN, which a machine twice as slow still meets.
+FAIL_AT_ONCE = 30
+PLAY_WITHIN = 150
 
 pytestmark = pytest.mark.skipif(not (REDEPLOY and HOST_EXEC), reason="JHUB_REDEPLOY or JHUB_HOST_EXEC is not set")
 
@@ -89,7 +94,7 @@ def test_redeploy_with_a_change_the_hub_refuses_leaves_the_live_hub_serving(user
     flat = " ".join(result.stdout.split())
     assert "The hub does not start with the new configuration" in flat, result.stdout[-3000:]
     assert error in flat, result.stdout[-3000:]
-    assert took < FAIL_WITHIN, f"the play took {took:.0f} s to fail"
+    assert took < PLAY_WITHIN, f"the play took {took:.0f} s to fail"
     assert live_hub() == before
     assert watcher.ok >= 5 and not watcher.failed, (watcher.ok, watcher.failed)
 
@@ -102,7 +107,11 @@ def assert_rolled_back(user, before: dict, result: subprocess.CompletedProcess, 
     assert result.returncode != 0, result.stdout[-3000:]
     flat = " ".join(result.stdout.split())
     assert "Rolled back" in flat and cause in flat, result.stdout[-4000:]
-    assert took < FAIL_WITHIN, f"the play took {took:.0f} s to fail"
+    assert took < PLAY_WITHIN, f"the play took {took:.0f} s to fail"
+    waited = re.search(r"The hub container \S+ (?:exited with status \d+|restarted) after (\d+) s", flat)
+    assert waited, result.stdout[-4000:]
+    print(f"{cause}: the wait after the switch failed after {waited[1]} s")
+    assert int(waited[1]) < FAIL_AT_ONCE, f"the wait after the switch failed after {waited[1]} s, not at once"
     after = live_hub()
     assert after["config"] == before["config"] and after["image"] == before["image"], (before, after)
     assert requests.get(f"{URL}/hub/health", timeout=10).status_code == 200
@@ -144,7 +153,7 @@ def test_redeploy_onto_a_taken_port_changes_nothing(user):
     assert result.returncode != 0, result.stdout[-3000:]
     flat = " ".join(result.stdout.split())
     assert ":18999 is in use on the host" in flat and "Nothing changed" in flat, result.stdout[-3000:]
-    assert took < FAIL_WITHIN, f"the play took {took:.0f} s to fail"
+    assert took < PLAY_WITHIN, f"the play took {took:.0f} s to fail"
     assert live_hub() == before
     assert watcher.ok >= 5 and not watcher.failed, (watcher.ok, watcher.failed)
 
