@@ -50,7 +50,7 @@ molecule: venv ## The Molecule scenarios only
 # Extra arguments of bench/bench.py, e.g. BENCH_ARGS='--skip-deploy --keep --spawns 5'.
 BENCH_ARGS ?=
 
-bench: bench-venv ## Benchmark deploy, spawn and concurrency on a Molecule test host (bench/; ~30 min)
+bench: bench-venv ## Benchmark deploy, spawn and concurrency on a Molecule test host (bench/; ~10 min)
 	python bench/bench.py $(BENCH_ARGS)
 	python bench/report.py
 

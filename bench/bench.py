@@ -7,12 +7,18 @@ Phases (each one recorded in one JSON file under bench/results/):
   spawn        N sequential spawns of one user through the REST API with a service token: start
                request to ready, and to the result of the first kernel execution; interleaved with
                the same notebook image started by plain `docker run` in the test host until its
-               Jupyter server answers /api (the physical reference).
-  concurrency  25, 50, 100 users start at the same moment; success rate, first and last ready, each
-               against the machine's floor of the same run (plain `docker run` p50 × users ÷ cores:
-               the time the machine needs to start that many servers without any hub), docker stats
-               of the hub during the run (CPU, memory), memory per user server, hub log errors and
-               event-loop warnings with their longest stall.
+               Jupyter server answers /api (the physical reference, the plain floor); then what the
+               single-user server's own imports cost beyond the plain server's, in the same image
+               (`import jupyterhub.singleuser` against `import jupyter_server.serverapp`, fresh
+               interpreters, alternating) and its import chain: the plain floor plus that cost is
+               the JupyterHub floor.
+  concurrency  25, 50, 100 users start at the same moment, each then waiting on its server's progress
+               event stream as the spawn page does, while one client polls the users list; for each
+               client: success rate, first and last ready, against both floors of the same run (a
+               floor × users ÷ cores: the time the machine needs to start that many servers without
+               any hub, or with JupyterHub's own imports), docker stats of the hub during the run
+               (CPU, memory), memory per user server, hub log errors and event-loop warnings with
+               their longest stall.
 Usage: bench/bench.py [--skip-deploy] [--keep] [--spawns 20] [--users 25,50,100] [--out DIR]
 
 With BENCH_SCENARIO=swarm, the spawn and concurrency phases run against the Molecule scenario swarm
@@ -231,6 +237,50 @@ def reference_start() -> float:
     return float(host_sh("python3 -", stdin=script, host=FLOOR_HOST).strip())
 
 
+# What the single-user server imports beyond the plain server, in fresh interpreters of one container of the
+# notebook image, alternating so that a slower moment of the machine hits both alike. Then the import chain
+# (python -X importtime, after the plain server's modules): the cumulative cost of each named module.
+IMPORTS = r"""
+import json, re, statistics, subprocess, sys
+plain = "import jupyter_server.serverapp"
+hub = "import jupyterhub.singleuser"
+timed = "import time; t = time.perf_counter(); {}; print(time.perf_counter() - t)"
+def once(code):
+    return float(subprocess.run([sys.executable, "-c", timed.format(code)], check=True, capture_output=True,
+                                text=True).stdout)
+once(plain), once(hub)  # the page cache, as for every start after the first
+times = {"plain": [], "singleuser": []}
+for _ in range(REPEAT):
+    times["plain"].append(once(plain))
+    times["singleuser"].append(once(hub))
+chain = subprocess.run([sys.executable, "-X", "importtime", "-c", plain + "; " + hub], check=True,
+                       capture_output=True, text=True).stderr
+marker = chain.splitlines().index(next(l for l in chain.splitlines() if l.rstrip().endswith("| jupyter_server.serverapp")))
+cumulative = {}
+for line in chain.splitlines()[marker + 1:]:
+    match = re.match(r"import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)", line)
+    if match:
+        cumulative[match.group(4)] = int(match.group(2)) / 1e6
+print(json.dumps({"times": times, "chain": cumulative}))
+"""
+# The modules of the import chain that the report names (what the single-user server brings that the plain
+# server does not): the hub's database layer and HTTP client, and the modules of jupyterhub that pull them in.
+CHAIN = ["jupyterhub.singleuser", "jupyterhub.services.auth", "jupyterhub.scopes", "jupyterhub.orm", "jupyterhub.utils",
+         "jupyterhub.log", "sqlalchemy", "alembic", "aiohttp"]
+
+
+def import_costs(repeat: int = 7) -> dict:
+    """The single-user server's own import cost, against the plain server's, in the notebook image."""
+    script = IMPORTS.replace("REPEAT", str(repeat))
+    out = host_sh(f"docker run --rm -i --entrypoint python3 {notebook_image()} -", stdin=script, host=FLOOR_HOST)
+    data = json.loads(out.strip().splitlines()[-1])
+    plain, hub = (statistics.median(data["times"][key]) for key in ("plain", "singleuser"))
+    return {"repeat": repeat, "plain_import_s": data["times"]["plain"], "singleuser_import_s": data["times"]["singleuser"],
+            "plain_import_p50": round(plain, 3), "singleuser_import_p50": round(hub, 3),
+            "extra_import_s": round(hub - plain, 3),
+            "chain_cumulative_s": {name: round(data["chain"][name], 3) for name in CHAIN if name in data["chain"]}}
+
+
 def spawn_once(hub: HubClient, name: str) -> tuple[float, float]:
     start = time.monotonic()
     response = hub.api("POST", f"/users/{name}/server")
@@ -266,13 +316,20 @@ def spawn(spawns: int) -> dict:
         kernel.append(round(k, 3))
         reference.append(round(ref, 3))
         log(f"spawn {i + 1}/{spawns}: ready {r:.2f} s, first kernel result {k:.2f} s, plain docker run {ref:.2f} s")
-    result = {"spawns": spawns, "ready_s": ready, "kernel_s": kernel, "reference_s": reference,
+    imports = import_costs()
+    log(f"imports: plain server {imports['plain_import_p50']} s, single-user server {imports['singleuser_import_p50']} s "
+        f"(+{imports['extra_import_s']} s)")
+    result = {"spawns": spawns, "ready_s": ready, "kernel_s": kernel, "reference_s": reference, "imports": imports,
               "load_before": before, "load_after": load(), "hub_log": hub_log(phase_start)}
     for key in ("ready", "kernel", "reference"):
         result[f"{key}_p50"] = pct(result[f"{key}_s"], 50)
         result[f"{key}_p95"] = pct(result[f"{key}_s"], 95)
+    # Two floors: the plain run (the machine's limit), and the JupyterHub floor: the plain run plus what the
+    # single-user server's own imports cost (JupyterHub's to take out, not this collection's).
+    result["jupyterhub_floor_s"] = round(result["reference_p50"] + max(imports["extra_import_s"], 0), 3)
     result["ratio_p50"] = round(result["ready_p50"] / result["reference_p50"], 2)
     result["ratio_p95"] = round(result["ready_p95"] / result["reference_p50"], 2)
+    result["jupyterhub_ratio_p50"] = round(result["ready_p50"] / result["jupyterhub_floor_s"], 2)
     return result
 
 
@@ -329,7 +386,7 @@ def stop_all(hub: HubClient, names: list[str], timeout: float = 300) -> None:
         host_sh("docker ps -aq --filter name=jupyter-bench | xargs -r docker rm -f >/dev/null", check=False)
 
 
-def concurrency(count: int, reference_p50: float) -> dict:
+def concurrency(count: int, reference_p50: float, jupyterhub_floor: float) -> dict:
     hub = client()
     names = [f"bench-c{count}-{i:02d}" for i in range(count)]
     for name in names:
@@ -339,22 +396,35 @@ def concurrency(count: int, reference_p50: float) -> dict:
     stats.start()
     time.sleep(2)
     phase_start = time.time()
-    barrier = threading.Barrier(count)
+    barrier = threading.Barrier(count + 1)
     started: dict[str, float] = {}
     codes: dict[str, int] = {}
+    streamed: dict[str, float] = {}
+    stream_failed: dict[str, str] = {}
 
     def post(name: str) -> None:
+        # As the spawn page: the start request, then the progress event stream until ready or failed.
         session = client()
         barrier.wait()
         started[name] = time.monotonic()
         codes[name] = session.api("POST", f"/users/{name}/server").status_code
+        try:
+            event = session.wait_progress(name, token=TOKEN, timeout=BURST_TIMEOUT)
+        except requests.RequestException as error:
+            event = {"failed": True, "message": str(error)}
+        if event.get("ready"):
+            streamed[name] = round(time.monotonic() - t0, 2)
+        else:
+            stream_failed[name] = event.get("message", "the stream ended without an event")
 
     threads = [threading.Thread(target=post, args=(n,)) for n in names]
-    t0 = time.monotonic()
     for thread in threads:
         thread.start()
-    # Readiness is polled from the first request on: a start request itself may take up to the hub's
-    # slow_spawn_timeout (10 s) to answer, while other servers are ready already.
+    barrier.wait()
+    t0 = time.monotonic()
+    # Two clients of the same burst: each user's progress event stream (above, the bars use it), and one
+    # poller of the users list twice a second, from the first request on (a start request itself may take
+    # up to the hub's slow_spawn_timeout, 10 s, to answer, while other servers are ready already).
     ready: dict[str, float] = {}
     failed: set[str] = set()
     while time.monotonic() - t0 < BURST_TIMEOUT and len(ready) + len(failed) < count:
@@ -380,13 +450,23 @@ def concurrency(count: int, reference_p50: float) -> dict:
     errors = hub_log(phase_start)
     # The machine's floor: one plain start's wall time (measured alone, in this run) for each server,
     # on every core at once.
+    # The JupyterHub floor adds the single-user server's own import cost to each start.
     floor = round(reference_p50 * count / CORES, 2)
+    hub_floor = round(jupyterhub_floor * count / CORES, 2)
     last = max(ready.values()) if len(ready) == count else None
+    stream_last = max(streamed.values()) if len(streamed) == count else None
     result = {
         "users": count, "ready": len(ready), "failed": sorted(failed), "post_status": sorted(set(codes.values())),
         "success_rate": round(len(ready) / count, 3),
         "all_ready_s": last, "first_ready_s": min(ready.values(), default=None),
         "floor_s": floor, "last_over_floor": round(last / floor, 2) if last else None,
+        "jupyterhub_floor_s": hub_floor,
+        "stream": {"ready": len(streamed), "failed": stream_failed, "all_ready_s": stream_last,
+                   "first_ready_s": min(streamed.values(), default=None),
+                   "ready_p50": pct(list(streamed.values()), 50),
+                   "last_over_floor": round(stream_last / floor, 2) if stream_last else None,
+                   "last_over_jupyterhub_floor": round(stream_last / hub_floor, 2) if stream_last else None,
+                   "ready_times_s": sorted(streamed.values())},
         "ready_times_s": sorted(ready.values()), "ready_p50": pct(list(ready.values()), 50),
         "hub_cpu_pct_max": max((s["cpu_pct"] for s in stats.samples), default=None),
         "hub_cpu_pct_mean": round(statistics.mean(s["cpu_pct"] for s in stats.samples), 1) if stats.samples else None,
@@ -395,7 +475,11 @@ def concurrency(count: int, reference_p50: float) -> dict:
         "user_server_mem_mib_mean": round(statistics.mean(user_mem), 1) if user_mem else None,
         "hub_log": errors, "load_before": before, "load_after": load(),
     }
-    log(f"{count} at once: {len(ready)}/{count} ready, first {result['first_ready_s']} s, last {last} s "
+    stream = result["stream"]
+    log(f"{count} at once (progress stream): {stream['ready']}/{count} ready, first {stream['first_ready_s']} s, last "
+        f"{stream_last} s ({stream['last_over_jupyterhub_floor']} x the JupyterHub floor of {hub_floor} s, "
+        f"{stream['last_over_floor']} x the plain floor of {floor} s)")
+    log(f"{count} at once (polling): {len(ready)}/{count} ready, first {result['first_ready_s']} s, last {last} s "
         f"({result['last_over_floor']} x the floor of {floor} s), hub CPU max {result['hub_cpu_pct_max']} %, "
         f"hub log errors {errors['errors']}, event-loop warnings {errors['unresponsive']} "
         f"(longest {errors['unresponsive_max_s']} s)")
@@ -435,7 +519,7 @@ def main() -> int:
         save()
         run["concurrency"] = []
         for count in (int(c) for c in args.users.split(",") if c):
-            run["concurrency"].append(concurrency(count, run["spawn"]["reference_p50"]))
+            run["concurrency"].append(concurrency(count, run["spawn"]["reference_p50"], run["spawn"]["jupyterhub_floor_s"]))
             save()
     finally:
         run["finished"] = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")

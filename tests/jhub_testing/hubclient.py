@@ -108,6 +108,23 @@ class HubClient:
             time.sleep(0.5)
         raise AssertionError(f"{username}'s server was not ready after {timeout} s")
 
+    def wait_progress(self, username: str, token: str | None = None, timeout: float = 180) -> dict:
+        """Wait on the server's progress event stream, as the spawn page does (one open response, the hub
+        pushes each event); return its last event: ready, or failed with the hub's message."""
+        headers = {"Accept": "text/event-stream"}
+        if token:
+            headers["Authorization"] = f"token {token}"
+        with self.http.get(f"{self.base}/hub/api/users/{username}/server/progress", headers=headers, stream=True,
+                           timeout=(self.timeout, timeout)) as response:
+            response.raise_for_status()
+            event: dict = {}
+            for line in response.iter_lines(decode_unicode=True):
+                if line and line.startswith("data:"):
+                    event = json.loads(line[5:])
+                    if event.get("ready") or event.get("failed"):
+                        break
+            return event
+
     def start_server(self, username: str, token: str | None = None) -> float:
         response = self.api("POST", f"/users/{username}/server", token=token)
         assert response.status_code in (201, 202), (response.status_code, response.text)
