@@ -66,8 +66,7 @@ def table(run: dict) -> str:
                       f"{imports['plain_import_p50']:.3f} s, +{imports['extra_import_s']:.3f} s; floor "
                       f"{spawn['jupyterhub_floor_s']:.2f} s, ready p50 = {spawn['jupyterhub_ratio_p50']:.2f} x that floor. "
                       f"The chain after the plain server's modules (cumulative, charged to the first importer): {chain}.", ""]
-        lines += [
-                  f"Hub log during the spawns: {spawn['hub_log']['errors']} errors, {spawn['hub_log']['unresponsive']} "
+        lines += [f"Hub log during the spawns: {spawn['hub_log']['errors']} errors, {spawn['hub_log']['unresponsive']} "
                   f"unresponsive-loop warnings, {spawn['hub_log']['http_timeout']} http timeouts.", ""]
     conc = run.get("concurrency")
     if conc:
@@ -117,9 +116,9 @@ def table(run: dict) -> str:
         st = c.get("stream")
         if not st or c["users"] not in (BARS["burst_users"], BARS["big_burst_users"]):
             continue
-        bar = BARS["last_over_jupyterhub_floor"]
-        ok = st["ready"] == c["users"] and (st["last_over_jupyterhub_floor"] or 1e9) <= bar
-        what = f"- {c['users']} at once: all ready, the last within {bar}x the JupyterHub burst floor"
+        limit = BARS["last_over_jupyterhub_floor"]
+        ok = st["ready"] == c["users"] and (st["last_over_jupyterhub_floor"] or 1e9) <= limit
+        what = f"- {c['users']} at once: all ready, the last within {limit}x the JupyterHub burst floor"
         seen = f"{st['ready']}/{c['users']}, last {st['all_ready_s']} s = {st['last_over_jupyterhub_floor']}x"
         if c["users"] == BARS["burst_users"]:
             ok = ok and (st["first_ready_s"] or 1e9) <= BARS["first_ready_s"]
@@ -162,9 +161,9 @@ def plots(run: dict, out: Path) -> None:
             ax.annotate(f"{c['ready']}/{c['users']}", (c["users"], max(c["ready_times_s"], default=0)),
                         textcoords="offset points", xytext=(4, 4), fontsize=8)
         ax.plot(users, [c.get("floor_s") or 0 for c in conc], "k:", label="machine floor")
-        bar = BARS["last_over_jupyterhub_floor"]
-        ax.plot(users, [bar * (c.get("jupyterhub_floor_s") or 0) for c in conc], color="grey", linestyle="--",
-                label=f"bar {bar} x JupyterHub floor")
+        limit = BARS["last_over_jupyterhub_floor"]
+        ax.plot(users, [limit * (c.get("jupyterhub_floor_s") or 0) for c in conc], color="grey", linestyle="--",
+                label=f"bar {limit} x JupyterHub floor")
         ax.set_xlabel("users starting at the same moment")
         ax.set_ylabel("seconds after the start requests")
         ax.set_title("Ready time against the number of users")

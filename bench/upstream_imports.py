@@ -80,7 +80,7 @@ def main() -> None:
     for code, path in variants.values():
         run(timed.format(code), path)  # the page cache, as for every start after the first
     times: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(REPEAT):
+    for _round in range(REPEAT):
         for name, (code, path) in variants.items():
             times[name].append(float(run(timed.format(code), path)))
     medians = {name: round(statistics.median(values), 3) for name, values in times.items()}
