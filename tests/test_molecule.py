@@ -177,6 +177,20 @@ def write_times(runs: dict[tuple[str, str], Future]) -> str:
     return "\n".join(lines)
 
 
+def last_failure(text: str) -> str:
+    """The lines around the last failed task of a Molecule log that was not ignored: the one that stopped its
+    step (the log's tail shows the destroy step instead)."""
+    found = None
+    for match in re.finditer(r"^.*(?:fatal|failed): \[.*$", text, re.MULTILINE):
+        task_end = text.find("TASK [", match.end())
+        if "...ignoring" not in text[match.end():task_end if task_end > 0 else len(text)]:
+            found = match
+    if not found:
+        return "(no failed task in the log)"
+    start = text.rfind("TASK [", 0, found.start())
+    return text[max(start, found.start() - 1500):found.start() + 3000]
+
+
 @pytest.mark.molecule
 @pytest.mark.parametrize(("scenario", "distro", "steps"), SCENARIOS, ids=[f"{s}-{d}" for s, d, _steps in SCENARIOS])
 def test_molecule_scenario(request, scenario, distro, steps):
@@ -187,11 +201,19 @@ def test_molecule_scenario(request, scenario, distro, steps):
     run = request.getfixturevalue("molecule_pool")[(scenario, distro)].result()
     text = re.sub(r"\x1b\[[0-9;]*m", "", run.log.read_text())
     assert not run.timed_out, f"molecule test -s {scenario} took over {BUDGET[scenario]} minutes (log {run.log}):\n{text[-6000:]}"
-    assert run.returncode == 0, f"molecule test -s {scenario} failed (log {run.log}):\n{text[-6000:]}"
+    assert run.returncode == 0, f"molecule test -s {scenario} failed (log {run.log}):\n{last_failure(text)}\n[…]\n{text[-3000:]}"
     for step in steps:
         # "[scenario > step] Executed: Successful" (plain) or "scenario ➜ step: Executed: Successful" (colour)
         pattern = rf"{scenario}\s*(?:>|➜)\s*{step}\]?:?\s+Executed: Successful"
         assert re.search(pattern, text), f"step {step} did not run (log {run.log})"
+
+
+def test_a_failed_scenario_reports_the_task_that_stopped_it():
+    log = ("TASK [Try] ***\n[ 1s] fatal: [h]: FAILED! => {}\nTASK [Roll back] ***\nok: [h]\nTASK [Probe] ***\n"
+           "[ 2s] failed: [h] (item=a) => {}\n...ignoring\nTASK [Run the suite] ***\n[ 3s] fatal: [localhost]: FAILED! => "
+           "{\"msg\": \"2 failed\"}\nPLAY RECAP ***\nTASK [Destroy] ***\nok: [localhost]\n")
+    assert last_failure(log).startswith("TASK [Run the suite]") and "2 failed" in last_failure(log)
+    assert last_failure("TASK [a] ***\nok: [h]\n") == "(no failed task in the log)"
 
 
 # After the scenarios: `molecule list` writes each scenario's inventory anew, for the suite it is given.
