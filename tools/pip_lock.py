@@ -43,6 +43,8 @@ def images() -> dict[str, tuple[Path, list[str]]]:
             f"dockerspawner=={hub['jupyterhub_dockerspawner_version']}",
             f"jupyterhub-nativeauthenticator=={hub['jupyterhub_nativeauthenticator_version']}",
             f"jupyterhub-idle-culler=={hub['jupyterhub_idle_culler_version']}",
+            f"oauthenticator=={hub['jupyterhub_oauthenticator_version']}",
+            f"jupyterhub-ldapauthenticator=={hub['jupyterhub_ldapauthenticator_version']}",
         ])
         found[f"notebook-{version}"] = (ROOT / f"roles/notebook_images/files/constraints-notebook-{version}.txt", [
             f"jupyterhub=={version}",
