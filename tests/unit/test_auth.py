@@ -25,7 +25,7 @@ from jhub_docker import auth
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "roles/jupyterhub/templates/srv/jupyterhub/jupyterhub_config.py.j2"
 DISCOVERY = {"authorization_endpoint": "https://id.example.org/auth", "token_endpoint": "https://id.example.org/token",
-             "userinfo_endpoint": "https://id.example.org/me"}
+             "userinfo_endpoint": "https://id.example.org/me", "token_endpoint_auth_methods_supported": ["client_secret_post"]}
 CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 CLIENT = {"jupyterhub_auth_client_id": "hub-client", "jupyterhub_auth_client_secret": "s3cret-of-the-client"}
 METHODS = {
@@ -89,7 +89,9 @@ def test_oidc_takes_the_discovered_endpoints_and_the_groups_claim(rendered, tmp_
     c, cls = load(rendered["oidc"], tmp_path)
     authenticator = cls(config=c)
     assert cls.__name__ == "GenericOAuthenticator"
-    assert (authenticator.authorize_url, authenticator.token_url, authenticator.userdata_url) == tuple(DISCOVERY.values())
+    assert [authenticator.authorize_url, authenticator.token_url, authenticator.userdata_url] == list(DISCOVERY.values())[:3]
+    # The provider does not offer HTTP Basic (OpenID Connect's default, which the live test's provider requires).
+    assert not authenticator.basic_auth
     assert authenticator.client_id == "hub-client" and authenticator.client_secret == "s3cret-of-the-client"
     assert authenticator.oauth_callback_url == "http://127.0.0.1:8000/hub/oauth_callback"
     assert authenticator.username_claim == "preferred_username"
