@@ -27,6 +27,13 @@ NFS = {"type": "nfs", "o": "addr=10.0.0.5", "device": ":/export/{username}"}
 # Files of the cases (damaged backups, certificates), made by the fixture below before any run.
 FILES = OUTPUT / "bad-input-files"
 
+# A login method's complete input, which each case below breaks in one way.
+OIDC = {"jupyterhub_auth_method": "oidc", "jupyterhub_auth_oidc": {"issuer": "https://id.example.org"}, "jupyterhub_auth_client_id": "hub",
+        "jupyterhub_auth_client_secret": "a-secret", "jupyterhub_auth_allowed_groups": ["jupyter-users"]}
+LDAP = {"jupyterhub_auth_method": "ldap", "jupyterhub_auth_allowed_groups": ["jupyter-users"],
+        "jupyterhub_auth_ldap": {"url": "ldaps://ldap.example.org", "user_search_base": "ou=people,dc=example,dc=org",
+                                 "group_search_base": "ou=groups,dc=example,dc=org"}}
+
 CASES = [
     # (playbook, the case's variables, words its error must contain)
     ("playbooks/docker_engine.yml", {"docker_engine_source": "snap"}, ["docker_engine_source", "docker, distro"]),
@@ -111,6 +118,32 @@ CASES = [
         {"jupyterhub_services": [{"name": "monitoring", "api_token": "too-short"}]},
         ["jupyterhub_services", "monitoring", "at least 32 characters"],
     ),
+    # Logging in: each refused before the hub's configuration is written.
+    ("playbooks/jupyterhub.yml", {"jupyterhub_auth_method": "saml"}, ["jupyterhub_auth_method", "native, oidc, github"]),
+    ("playbooks/jupyterhub.yml", {**OIDC, "jupyterhub_auth_oidc": {}}, ["jupyterhub_auth_oidc.issuer is required"]),
+    ("playbooks/jupyterhub.yml", {**OIDC, "jupyterhub_auth_client_secret": ""}, ["needs the OAuth client", "jupyterhub_auth_client_secret missing"]),
+    ("playbooks/jupyterhub.yml", {**OIDC, "jupyterhub_auth_client_id": ""}, ["needs the OAuth client", "jupyterhub_auth_client_id missing"]),
+    ("playbooks/jupyterhub.yml", {**OIDC, "jupyterhub_auth_oidc": {"issuer": "http://id.example.org"}},
+     ["jupyterhub_auth_oidc.issuer http://id.example.org is plain http", "jupyterhub_auth_insecure_transport"]),
+    # An issuer that does not answer: its discovery document is read before anything changes.
+    ("playbooks/jupyterhub.yml", {**OIDC, "jupyterhub_auth_oidc": {"issuer": "https://127.0.0.1:9"}},
+     ["jupyterhub_auth_oidc.issuer https://127.0.0.1:9", "no OpenID Connect discovery document"]),
+    ("playbooks/jupyterhub.yml", {**LDAP, "jupyterhub_auth_ldap": {**LDAP["jupyterhub_auth_ldap"], "url": "ldap://ldap.example.org", "starttls": False}},
+     ["jupyterhub_auth_ldap.url is ldap:// with starttls false", "jupyterhub_auth_insecure_transport"]),
+    ("playbooks/jupyterhub.yml", {**LDAP, "jupyterhub_auth_ldap": {**LDAP["jupyterhub_auth_ldap"], "url": "ldap.example.org"}},
+     ["jupyterhub_auth_ldap.url must be ldaps://host[:port]", "ldap.example.org"]),
+    ("playbooks/jupyterhub.yml", {**LDAP, "jupyterhub_auth_allowed_groups": ["jupyter-users", 5]}, ["lists of names (strings)", "[5]"]),
+    ("playbooks/jupyterhub.yml", {**LDAP, "jupyterhub_auth_allowed_groups": [], "jupyterhub_auth_allowed_users": []},
+     ["jupyterhub_auth_method is ldap, and nobody would get in"]),
+    ("playbooks/jupyterhub.yml", {**LDAP, "jupyterhub_auth_oidc": {"issuer": "https://id.example.org"}},
+     ["jupyterhub_auth_oidc: settings of another login method than jupyterhub_auth_method (ldap)"]),
+    ("playbooks/jupyterhub.yml", {"jupyterhub_auth_ldap": {"url": "ldaps://ldap.example.org"}},
+     ["jupyterhub_auth_ldap: settings of another login method than jupyterhub_auth_method (native)"]),
+    ("playbooks/jupyterhub.yml", {"jupyterhub_auth_admin_groups": ["admins"]}, ["jupyterhub_auth_method is native", "_admin_groups"]),
+    ("playbooks/jupyterhub.yml", {**LDAP, "jupyterhub_auth_ldap": {**LDAP["jupyterhub_auth_ldap"], "bind_uri": "x"}},
+     ["jupyterhub_auth_ldap", "bind_uri"]),
+    ("playbooks/jupyterhub.yml", {**LDAP, "jupyterhub_auth_ca_certificate": "/etc/ssl/certs/ca.pem"},
+     ["jupyterhub_auth_ca_certificate must be a PEM certificate"]),
     ("playbooks/backup.yml", {"jupyterhub_backup_root": "backups/jhub"}, ["jupyterhub_backup_root must be an absolute path", "backups/jhub"]),
     ("playbooks/backup.yml", {"jupyterhub_backup_compression": "xz"}, ["jupyterhub_backup_compression", "zstd, gzip, none"]),
     ("playbooks/backup.yml", {"jupyterhub_backup_keep": -1}, ["jupyterhub_backup_keep must be 0 or more", "-1"]),

@@ -27,7 +27,8 @@ from pathlib import Path
 import pytest
 
 from conftest import OUTPUT, recap, run_playbook
-from test_local_deploy import URL, deployed, healthy  # noqa: F401 (deployed is a fixture)
+# deployed is test_local_deploy's fixture: the hub that make deploy made.
+from test_local_deploy import URL, deployed, healthy  # noqa: F401 # pylint: disable=unused-import
 
 from jhub_testing.hubclient import HubClient
 from jhub_testing.ldap_server import LdapServer
