@@ -89,6 +89,14 @@ def alices_note(deployed, switch):  # noqa: F811
     return NOTE
 
 
+def assert_secret_file(path: Path, secret: str) -> None:
+    """The secret is in its file (0600, root's) and nowhere in the hub's log."""
+    assert path.read_text().strip() == secret
+    assert (path.stat().st_mode & 0o777, path.stat().st_uid) == (0o600, 0), oct(path.stat().st_mode)
+    logs = subprocess.run(["docker", "logs", "jupyterhub"], capture_output=True, text=True, check=True)
+    assert secret not in logs.stdout + logs.stderr, f"{path.name} is in the hub's log"
+
+
 def read_note(client: HubClient) -> str:
     client.start_server("alice")
     client.open_server("alice")
@@ -117,6 +125,7 @@ def ldap(ca, alices_note, switch):
         "jupyterhub_auth_admin_groups": ["jupyter-admins"],
     }, "-vvv")
     assert "module_args" in output and server.reader_password not in output, "the bind password is in site.yml's -vvv output"
+    assert_secret_file(Path("/srv/jupyterhub/secrets/ldap_bind_password"), server.reader_password)
     yield server
     server.stop()
 
@@ -169,8 +178,7 @@ def oidc(ca, ldap, switch):
     }, "-vvv")
     assert "module_args" in output and secret not in output, "the client secret is in site.yml's -vvv output"
     assert CALLBACK in output, "the play does not say which callback URL to register"
-    logs = subprocess.run(["docker", "logs", "jupyterhub"], capture_output=True, text=True, check=True)
-    assert secret not in logs.stdout + logs.stderr
+    assert_secret_file(Path("/srv/jupyterhub/secrets/auth_client_secret"), secret)
     yield provider
     provider.stop()
 
