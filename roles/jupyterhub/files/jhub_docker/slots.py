@@ -5,6 +5,15 @@ from __future__ import annotations
 
 import asyncio
 
+from tornado import web
+
+
+def start_failed(status: int, message: str) -> web.HTTPError:
+    """An error of a start that the hub logs without a traceback and shows the user as it is."""
+    error = web.HTTPError(status, message)
+    error.jupyterhub_message = message
+    return error
+
 
 class StartSlots:
     """The start slots of all the spawners of a hub: a few starts at once, the others in line, first come first served."""

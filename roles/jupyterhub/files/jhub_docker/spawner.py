@@ -38,12 +38,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import ClassVar
 
 from dockerspawner import DockerSpawner
-from tornado import web
 from tornado.httpclient import AsyncHTTPClient
 from traitlets import Float, Integer
 from traitlets.config import LoggingConfigurable
 
-from jhub_docker.slots import StartSlots
+from jhub_docker.profiles import ProfilesMixin
+from jhub_docker.slots import StartSlots, start_failed
 
 # Seconds between two calls of poll() while the server does not answer yet.
 POLL_EVERY = 3
@@ -55,13 +55,6 @@ PHASES = {
     "starting": {"progress": 40, "message": "Starting your server"},
     "answering": {"progress": 70, "message": "Waiting for your server to answer"},
 }
-
-
-def start_failed(status: int, message: str) -> web.HTTPError:
-    """An error that the hub logs without a traceback and shows the user as it is."""
-    error = web.HTTPError(status, message)
-    error.jupyterhub_message = message
-    return error
 
 
 class JhubSpawnerMixin(LoggingConfigurable):
@@ -227,6 +220,6 @@ class JhubSpawnerMixin(LoggingConfigurable):
             await asyncio.sleep(self.check_interval * max(1, JhubSpawnerMixin.waiting / CHECKS_PER_INTERVAL))
 
 
-class JhubDockerSpawner(JhubSpawnerMixin, DockerSpawner):
-    """DockerSpawner that returns when the new server answers, with a pool of Docker API threads
-    and a bounded number of starts at once."""
+class JhubDockerSpawner(ProfilesMixin, JhubSpawnerMixin, DockerSpawner):
+    """DockerSpawner that returns when the new server answers, with a pool of Docker API threads,
+    a bounded number of starts at once, and profiles (jhub_docker.profiles)."""

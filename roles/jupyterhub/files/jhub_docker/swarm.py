@@ -55,6 +55,7 @@ from docker.utils import version_lt
 from dockerspawner import SwarmSpawner
 from traitlets import Bool, Integer, List, Unicode, default
 
+from jhub_docker.profiles import ProfilesMixin
 from jhub_docker.spawner import JhubSpawnerMixin, start_failed
 
 # The Docker Engine API version that first takes each of JhubSwarmSpawner's security settings for a
@@ -69,7 +70,7 @@ CONFIG_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 CONFIG_NAME_MAX = 64
 
 
-class JhubSwarmSpawner(JhubSpawnerMixin, SwarmSpawner):
+class JhubSwarmSpawner(ProfilesMixin, JhubSpawnerMixin, SwarmSpawner):
     """SwarmSpawner with JhubDockerSpawner's additions, for a swarm without service virtual IPs,
     with named volumes, and with the security settings DockerSpawner has in extra_host_config.
 

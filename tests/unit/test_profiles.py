@@ -1,0 +1,197 @@
+"""Profiles and group limits (roles/jupyterhub/files/jhub_docker/profiles.py) against the real JupyterHub and
+dockerspawner: which profile a user gets, what the spawn page offers, the limits that win, and the create
+request of a GPU profile as DockerSpawner's own code makes it (this machine has no GPU)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import docker
+import pytest
+from docker.errors import APIError
+from dockerspawner import DockerSpawner
+from jupyterhub import orm
+from tornado import web
+from traitlets.config import Config
+
+from jhub_docker.profiles import choose, device_requests, limits, size_bytes
+from jhub_docker.spawner import JhubDockerSpawner
+from jhub_docker.swarm import JhubSwarmSpawner
+from test_spawner import db, fresh_class_state, make_spawner  # noqa: F401 # pylint: disable=unused-import
+
+ROOT = Path(__file__).resolve().parents[2]
+IMAGE = "jhub-docker/notebook:6.1.1"
+PROFILES = [
+    {"name": "small", "display_name": "Small", "description": "Exercises", "image": IMAGE, "mem_limit": "1G", "cpu_limit": 0.5},
+    {"name": "large", "display_name": "Large", "image": "jhub-docker/notebook:big", "mem_limit": "4G", "cpu_limit": 2.0,
+     "groups": ["project-week"]},
+    {"name": "gpu", "display_name": "GPU", "image": IMAGE, "gpus": "all", "groups": ["lab"]},
+]
+
+
+def with_groups(spawner, *names: str):
+    for name in names:
+        spawner.user.orm_user.groups.append(orm.Group(name=name))
+    spawner.user.db.commit()
+    return spawner
+
+
+def refusal(function, *args) -> tuple[int, str]:
+    with pytest.raises(web.HTTPError) as raised:
+        function(*args)
+    return raised.value.status_code, raised.value.jupyterhub_message
+
+
+def test_the_first_open_profile_is_the_default_and_a_named_one_is_taken():
+    assert choose(PROFILES, set(), None)["name"] == "small"
+    assert choose(PROFILES, {"project-week"}, "large")["name"] == "large"
+    assert choose(PROFILES[1:], {"lab"}, "")["name"] == "gpu"
+
+
+def test_a_profile_of_another_group_or_none_is_refused_with_the_hubs_message():
+    assert refusal(choose, PROFILES, {"lab"}, "large") == (
+        403, "The profile 'large' is for the groups project-week, and you are in none of them.")
+    assert refusal(choose, PROFILES, set(), "huge") == (400, "There is no profile 'huge'. Profiles: small.")
+    assert refusal(choose, PROFILES[1:], set(), None)[0] == 403
+
+
+@pytest.mark.parametrize(("profile", "groups", "expected"), [
+    # The profile's own limits win over every group's.
+    (PROFILES[0], {"project-week"}, {"mem_limit": "1G", "cpu_limit": 0.5}),
+    # Without them, the largest among the user's groups (each measure on its own).
+    (PROFILES[2], {"lab", "project-week"}, {"mem_limit": "3G", "cpu_limit": 1.5}),
+    (None, {"lab"}, {"mem_limit": "512M", "cpu_limit": 1.5}),
+    # No group with limits: nothing is set (the spawner's own limits stay).
+    (None, {"other"}, {}),
+])
+def test_which_limit_wins(profile, groups, expected):
+    group_limits = {"lab": {"mem_limit": "512M", "cpu_limit": 1.5}, "project-week": {"mem_limit": "3G", "cpu_limit": 1.0}}
+    assert limits(profile, groups, group_limits) == expected
+
+
+def test_sizes_compare_by_bytes():
+    assert [size_bytes(size) for size in ("512M", "2g", "1.5G", "1024")] == [512 * 2**20, 2 * 2**30, 3 * 2**29, 1024]
+
+
+def test_gpus_become_device_requests():
+    assert device_requests("all") == [{"Driver": "", "Count": -1, "Capabilities": [["gpu"]]}]
+    assert device_requests(2)[0]["Count"] == 2 and device_requests(None) == []
+
+
+def test_the_spawn_page_lists_only_the_profiles_open_to_the_user(db):
+    spawner = with_groups(make_spawner(db, "ann", profiles=PROFILES), "project-week")
+    form = spawner.options_form(spawner)
+    assert 'value="small" checked' in form and 'value="large"' in form and 'value="gpu"' not in form
+    assert "<strong>Large</strong>" in form and "(4G memory, 2 CPU)" in form
+    assert spawner.options_from_form({"profile": ["large"]}) == {"profile": "large"}
+
+
+def test_one_open_profile_shows_no_page(db):
+    assert make_spawner(db, "bo", profiles=PROFILES).options_form(None) == ""
+    assert make_spawner(db, "cy", profiles=PROFILES[:1]).options_form(None) == ""
+
+
+def test_the_profile_sets_image_limits_and_drops_an_image_asked_for(db):
+    spawner = with_groups(make_spawner(db, "dee", profiles=PROFILES, mem_limit="2G", cpu_limit=1.0), "project-week")
+    spawner.user_options = {"profile": "large", "image": "evil/image:latest"}
+    spawner.apply_profile()
+    assert (spawner.image, spawner.mem_limit, spawner.cpu_limit) == ("jhub-docker/notebook:big", 4 * 2**30, 2.0)
+    assert spawner.user_options == {"profile": "large"}
+
+
+def test_group_limits_apply_without_profiles(db):
+    spawner = with_groups(make_spawner(db, "eve", group_limits={"lab": {"mem_limit": "3G"}}, mem_limit="2G", cpu_limit=1.0), "lab")
+    spawner.user_options = {}
+    spawner.apply_profile()
+    assert (spawner.mem_limit, spawner.cpu_limit, spawner.profile) == (3 * 2**30, 1.0, None)
+
+
+class RecordingClient(docker.APIClient):
+    """docker-py's real client (its real create_host_config), recording create_container instead of calling the engine."""
+
+    def __init__(self) -> None:
+        super().__init__(base_url="unix:///nonexistent/docker.sock", version="1.43")
+        self.created: list[dict] = []
+
+    def create_container(self, *args, **kwargs) -> dict:
+        self.created.append(kwargs)
+        return {"Id": "0123456789abcdef", "Warnings": []}
+
+
+def test_a_gpu_profiles_create_request_carries_the_device_request(db, monkeypatch):
+    client = RecordingClient()
+    monkeypatch.setattr(JhubDockerSpawner, "_client", client)
+    spawner = with_groups(make_spawner(db, "fay", profiles=PROFILES, extra_host_config={"pids_limit": 512},
+                                       cmd=["jupyterhub-singleuser"]), "lab")
+    spawner.user_options = {"profile": "gpu"}
+    spawner.apply_profile()
+    asyncio.run(spawner.create_object())
+    host_config = client.created[0]["host_config"]
+    assert host_config["DeviceRequests"] == [{"Driver": "", "Count": -1, "DeviceIDs": [], "Capabilities": [["gpu"]], "Options": {}}]
+    assert host_config["PidsLimit"] == 512  # the hardening stays
+
+
+def test_a_gpu_start_on_a_host_without_gpus_fails_with_a_message(db, monkeypatch):
+    async def no_gpu(_self):
+        raise APIError("500 Server Error", explanation='could not select device driver "" with capabilities: [[gpu]]')
+
+    monkeypatch.setattr(DockerSpawner, "start", no_gpu)
+    spawner = with_groups(make_spawner(db, "gus", profiles=PROFILES), "lab")
+    spawner.user_options = {"profile": "gpu"}
+    with pytest.raises(web.HTTPError) as raised:
+        asyncio.run(spawner.start())
+    assert raised.value.status_code == 503 and "The profile 'gpu' asks for GPUs" in raised.value.jupyterhub_message
+
+
+def test_the_swarm_spawner_has_profiles_too(db):
+    spawner = make_spawner(db, "hal", cls=JhubSwarmSpawner, profiles=PROFILES)
+    spawner.user_options = {"profile": "small"}
+    spawner.apply_profile()
+    assert (spawner.image, spawner.mem_limit) == (IMAGE, 2**30)
+
+
+def test_the_rendered_config_gives_profiles_group_limits_and_groups(db, tmp_path):
+    """jupyterhub_profiles and jupyterhub_groups as an inventory sets them (-e strings too), rendered by the role."""
+    variables = {
+        "jupyterhub_profiles": [{"name": "small", "image": IMAGE, "mem_limit": "1G", "cpu_limit": "0.5"},
+                                {"name": "gpu", "display_name": "GPU", "image": IMAGE, "gpus": "all", "groups": ["lab"]}],
+        "jupyterhub_groups": [{"name": "lab", "users": ["ann"], "mem_limit": "3G"}, {"name": "staff", "cpu_limit": 2}],
+    }
+    text = render(tmp_path, variables)
+    lines = [line for line in text.splitlines() if line.startswith(("c.JhubDockerSpawner.profiles", "c.JhubDockerSpawner.group_limits",
+                                                                    "c.JupyterHub.load_groups"))]
+    assert len(lines) == 3, lines
+    block = text[text.index("c.JhubDockerSpawner.profiles"):text.index("# --- Services and roles")]
+    c = Config()
+    exec(block, {"c": c})  # noqa: S102 (the role's own template: data only)
+    assert c.JupyterHub.load_groups == {"lab": {"users": ["ann"], "properties": {"jhub.docker": "managed"}}}
+    assert "allowed_images" not in text
+    spawner = with_groups(make_spawner(db, "ann", **{key: c.JhubDockerSpawner[key] for key in ("profiles", "group_limits")}), "lab", "staff")
+    spawner.user_options = {"profile": "gpu"}
+    spawner.apply_profile()
+    assert (spawner.mem_limit, spawner.cpu_limit) == (3 * 2**30, 2.0)
+    assert spawner.extra_host_config["device_requests"][0]["Count"] == -1
+    spawner.user_options = {"profile": "small"}
+    spawner.apply_profile()
+    assert (spawner.mem_limit, spawner.cpu_limit, spawner.extra_host_config["device_requests"]) == (2**30, 0.5, [])
+
+
+def render(tmp_path, variables: dict) -> str:
+    """jupyterhub_config.py as the role renders it with these variables."""
+    vars_files = [str(ROOT / "roles" / role / kind / "main.yml") for role in ("jhub", "jupyterhub") for kind in ("defaults", "vars")]
+    template = ROOT / "roles/jupyterhub/templates/srv/jupyterhub/jupyterhub_config.py.j2"
+    tasks = [{"ansible.builtin.template": {"src": str(template), "dest": str(tmp_path / "config.py"), "mode": "0600"}, "vars": variables}]
+    playbook = tmp_path / "render.yml"
+    playbook.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "vars_files": vars_files, "tasks": tasks}]))
+    result = subprocess.run(
+        [shutil.which("ansible-playbook") or str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+         "-e", f"ansible_python_interpreter={sys.executable}", str(playbook)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return (tmp_path / "config.py").read_text()
