@@ -34,6 +34,9 @@ LDAP = {"jupyterhub_auth_method": "ldap", "jupyterhub_auth_allowed_groups": ["ju
         "jupyterhub_auth_ldap": {"url": "ldaps://ldap.example.org", "user_search_base": "ou=people,dc=example,dc=org",
                                  "group_search_base": "ou=groups,dc=example,dc=org"}}
 
+# A profile of the default notebook image, which each case below breaks in one way.
+PROFILE = {"name": "small", "image": "jhub-docker/notebook:6.1.1", "mem_limit": "512M", "cpu_limit": 0.5}
+
 CASES = [
     # (playbook, the case's variables, words its error must contain)
     ("playbooks/docker_engine.yml", {"docker_engine_source": "snap"}, ["docker_engine_source", "docker, distro"]),
@@ -144,6 +147,21 @@ CASES = [
      ["jupyterhub_auth_ldap", "bind_uri"]),
     ("playbooks/jupyterhub.yml", {**LDAP, "jupyterhub_auth_ca_certificate": "/etc/ssl/certs/ca.pem"},
      ["jupyterhub_auth_ca_certificate must be a PEM certificate"]),
+    # Profiles and groups.
+    ("playbooks/jupyterhub.yml", {"jupyterhub_profiles": [{"name": "big", "image": "jupyter/scipy-notebook:latest"}]},
+     ["jupyterhub_profiles: the image of big is not one of the notebook images", "jhub-docker/notebook:6.1.1"]),
+    ("playbooks/jupyterhub.yml", {"jupyterhub_profiles": [PROFILE, PROFILE]}, ["jupyterhub_profiles: each name must be listed once", "small, small"]),
+    ("playbooks/jupyterhub.yml", {"jupyterhub_profiles": [{**PROFILE, "groups": ["nobody-defines-it"]}]},
+     ["jupyterhub_profiles: the groups nobody-defines-it are in no group list"]),
+    ("playbooks/jupyterhub.yml", {"jupyterhub_profiles": [{**PROFILE, "mem_limit": "64M"}]},
+     ["mem_limit must be a size of at least 128M", "64M"]),
+    ("playbooks/jupyterhub.yml", {"jupyterhub_profiles": [{**PROFILE, "cpu_limit": 512}]},
+     ["cpu_limit must be above 0 and at most this host's", "512"]),
+    ("playbooks/jupyterhub.yml", {"jupyterhub_groups": [{"name": "lab", "cpu_limit": 0}]}, ["cpu_limit must be above 0", "(got 0"]),
+    ("playbooks/jupyterhub.yml", {"jupyterhub_profiles": [{**PROFILE, "gpus": "some"}]}, ["gpus must be all or a number"]),
+    ("playbooks/jupyterhub.yml", {"jupyterhub_profiles": [{**PROFILE, "name": "Big Box"}]}, ["jupyterhub_profiles", "Big Box", "lowercase"]),
+    ("playbooks/jupyterhub.yml", {**LDAP, "jupyterhub_groups": [{"name": "jupyter-users", "users": ["ann"]}]},
+     ["jupyterhub_groups: users of jupyter-users are given", "come from the provider"]),
     ("playbooks/backup.yml", {"jupyterhub_backup_root": "backups/jhub"}, ["jupyterhub_backup_root must be an absolute path", "backups/jhub"]),
     ("playbooks/backup.yml", {"jupyterhub_backup_compression": "xz"}, ["jupyterhub_backup_compression", "zstd, gzip, none"]),
     ("playbooks/backup.yml", {"jupyterhub_backup_keep": -1}, ["jupyterhub_backup_keep must be 0 or more", "-1"]),

@@ -140,12 +140,19 @@ def test_a_gpu_start_on_a_host_without_gpus_fails_with_a_message(db, monkeypatch
     async def no_gpu(_self):
         raise APIError("500 Server Error", explanation='could not select device driver "" with capabilities: [[gpu]]')
 
+    removed = []
+
+    async def remove(_self):
+        removed.append(True)
+
     monkeypatch.setattr(DockerSpawner, "start", no_gpu)
+    monkeypatch.setattr(DockerSpawner, "remove_object", remove)
     spawner = with_groups(make_spawner(db, "gus", profiles=PROFILES), "lab")
     spawner.user_options = {"profile": "gpu"}
     with pytest.raises(web.HTTPError) as raised:
         asyncio.run(spawner.start())
     assert raised.value.status_code == 503 and "The profile 'gpu' asks for GPUs" in raised.value.jupyterhub_message
+    assert removed == [True]  # the container that cannot start is not left behind
 
 
 def test_the_swarm_spawner_has_profiles_too(db):
@@ -195,3 +202,15 @@ def render(tmp_path, variables: dict) -> str:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return (tmp_path / "config.py").read_text()
+
+
+def test_nothing_of_an_earlier_starts_profile_stays(db):
+    spawner = with_groups(make_spawner(db, "ida", profiles=PROFILES, mem_limit="2G", cpu_limit=1.0), "project-week", "lab")
+    spawner.user_options = {"profile": "large"}
+    spawner.apply_profile()
+    spawner.user_options = {"profile": "gpu"}
+    spawner.apply_profile()
+    assert (spawner.image, spawner.mem_limit, spawner.cpu_limit) == (IMAGE, 2 * 2**30, 1.0)
+    spawner.user_options = {"profile": "small"}
+    spawner.apply_profile()
+    assert spawner.extra_host_config["device_requests"] == []

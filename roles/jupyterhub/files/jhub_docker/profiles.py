@@ -97,6 +97,8 @@ class ProfilesMixin(LoggingConfigurable):
     )
 
     profile: dict | None = None
+    # The image, limits and host config of the configuration, before any profile (set at the first start).
+    _configured: dict | None = None
 
     def user_groups(self) -> set[str]:
         return {group.name for group in self.user.groups}
@@ -133,7 +135,12 @@ class ProfilesMixin(LoggingConfigurable):
         return options_from_form
 
     def apply_profile(self) -> None:
-        """Set the image, the limits and the GPUs of the chosen profile and the user's groups."""
+        """Set the image, the limits and the GPUs of the chosen profile and the user's groups, over the
+        configured ones (a spawner serves many starts: nothing of an earlier start's profile stays)."""
+        if self._configured is None:
+            self._configured = {key: getattr(self, key) for key in ("image", "mem_limit", "cpu_limit", "extra_host_config")}
+        for key, value in self._configured.items():
+            setattr(self, key, value)
         groups = self.user_groups()
         self.profile = choose(self.profiles, groups, self.user_options.get("profile")) if self.profiles else None
         if self.profile is not None:
@@ -151,6 +158,7 @@ class ProfilesMixin(LoggingConfigurable):
         except APIError as error:
             if NO_GPU not in str(error):
                 raise
+            await self.remove_object()  # the container was made; it cannot start here
             raise start_failed(
                 503,
                 f"The profile '{self.profile['name'] if self.profile else ''}' asks for GPUs, and this host has none that"
