@@ -83,16 +83,20 @@ def submit(client: HubClient, name: str, profile: str):
 
 
 def limits(name: str) -> tuple[int, int, int, list, list]:
+    """The container's memory (bytes) and CPUs (billionths: DockerSpawner sets a quota per period), and its hardening."""
     host = inspect(f"jupyter-{name}")["HostConfig"]
-    return host["Memory"], host["NanoCpus"] or host["CpuQuota"] * 1000 // max(host["CpuPeriod"], 1), host["PidsLimit"], \
-        host["CapDrop"], host["SecurityOpt"]
+    cpus = host["NanoCpus"] or host["CpuQuota"] * 10**9 // host["CpuPeriod"]
+    return host["Memory"], cpus, host["PidsLimit"], host["CapDrop"], host["SecurityOpt"]
 
 
 def test_each_user_is_offered_the_profiles_open_to_them(users):
     ann, bo = spawn_form(users["ann"], "ann"), spawn_form(users["bo"], "bo")
     assert re.findall(r'name="profile" value="([a-z]+)"', ann) == ["small", "large", "gpu"]
-    # bo may use one profile only: no choice to make, the page shows no form.
+    # bo may use one profile only: no choice to make, no form; as without profiles, the visit starts his server.
     assert 'name="profile"' not in bo
+    users["bo"].wait_ready("bo")
+    assert limits("bo")[:2] == (512 * 2**20, 5 * 10**8)
+    users["bo"].stop_server("bo")
 
 
 def test_a_member_starts_the_large_profile_through_the_form(users):
