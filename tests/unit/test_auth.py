@@ -10,20 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import json
-import shutil
 import ssl
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from traitlets.config import Config
 
 from jhub_docker import auth
+from jhub_testing.render import render_hub_config
 
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = ROOT / "roles/jupyterhub/templates/srv/jupyterhub/jupyterhub_config.py.j2"
 DISCOVERY = {"authorization_endpoint": "https://id.example.org/auth", "token_endpoint": "https://id.example.org/token",
              "userinfo_endpoint": "https://id.example.org/me", "token_endpoint_auth_methods_supported": ["client_secret_post"]}
 CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
@@ -55,23 +49,8 @@ METHODS = {
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory) -> dict[str, str]:
     """The authenticator section of jupyterhub_config.py for each case of METHODS, rendered by Ansible."""
-    out = tmp_path_factory.mktemp("auth")
-    vars_files = [str(ROOT / "roles" / role / kind / "main.yml") for role in ("jhub", "jupyterhub") for kind in ("defaults", "vars")]
-    tasks = [{"ansible.builtin.template": {"src": str(TEMPLATE), "dest": str(out / f"{case}.py"), "mode": "0600"}, "vars": values}
-             for case, values in METHODS.items()]
-    playbook = out / "render.yml"
-    playbook.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "vars_files": vars_files, "tasks": tasks}]))
-    result = subprocess.run(
-        [shutil.which("ansible-playbook") or str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
-         "-e", f"ansible_python_interpreter={sys.executable}", str(playbook)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    sections = {}
-    for case in METHODS:
-        text = (out / f"{case}.py").read_text()
-        sections[case] = text[text.index("# --- Accounts:"):text.index("# --- User servers")]
-    return sections
+    texts = render_hub_config(tmp_path_factory.mktemp("auth"), METHODS)
+    return {case: text[text.index("# --- Accounts:"):text.index("# --- User servers")] for case, text in texts.items()}
 
 
 def load(section: str, secrets: Path) -> tuple[Config, type]:

@@ -5,11 +5,6 @@ request of a GPU profile as DockerSpawner's own code makes it (this machine has 
 from __future__ import annotations
 
 import asyncio
-import json
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import docker
 import pytest
@@ -22,9 +17,9 @@ from traitlets.config import Config
 from jhub_docker.profiles import choose, device_requests, limits, size_bytes
 from jhub_docker.spawner import JhubDockerSpawner
 from jhub_docker.swarm import JhubSwarmSpawner
+from jhub_testing.render import render_hub_config
 from test_spawner import db, fresh_class_state, make_spawner  # noqa: F401 # pylint: disable=unused-import
 
-ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "jhub-docker/notebook:6.1.1"
 PROFILES = [
     {"name": "small", "display_name": "Small", "description": "Exercises", "image": IMAGE, "mem_limit": "1G", "cpu_limit": 0.5},
@@ -169,7 +164,7 @@ def test_the_rendered_config_gives_profiles_group_limits_and_groups(db, tmp_path
                                 {"name": "gpu", "display_name": "GPU", "image": IMAGE, "gpus": "all", "groups": ["lab"]}],
         "jupyterhub_groups": [{"name": "lab", "users": ["ann"], "mem_limit": "3G"}, {"name": "staff", "cpu_limit": 2}],
     }
-    text = render(tmp_path, variables)
+    text = render_hub_config(tmp_path, {"profiles": variables})["profiles"]
     lines = [line for line in text.splitlines() if line.startswith(("c.JhubDockerSpawner.profiles", "c.JhubDockerSpawner.group_limits",
                                                                     "c.JupyterHub.load_groups"))]
     assert len(lines) == 3, lines
@@ -187,30 +182,3 @@ def test_the_rendered_config_gives_profiles_group_limits_and_groups(db, tmp_path
     spawner.apply_profile()
     assert (spawner.mem_limit, spawner.cpu_limit, spawner.extra_host_config["device_requests"]) == (2**30, 0.5, [])
 
-
-def render(tmp_path, variables: dict) -> str:
-    """jupyterhub_config.py as the role renders it with these variables."""
-    vars_files = [str(ROOT / "roles" / role / kind / "main.yml") for role in ("jhub", "jupyterhub") for kind in ("defaults", "vars")]
-    template = ROOT / "roles/jupyterhub/templates/srv/jupyterhub/jupyterhub_config.py.j2"
-    tasks = [{"ansible.builtin.template": {"src": str(template), "dest": str(tmp_path / "config.py"), "mode": "0600"}, "vars": variables}]
-    playbook = tmp_path / "render.yml"
-    playbook.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "vars_files": vars_files, "tasks": tasks}]))
-    result = subprocess.run(
-        [shutil.which("ansible-playbook") or str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
-         "-e", f"ansible_python_interpreter={sys.executable}", str(playbook)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return (tmp_path / "config.py").read_text()
-
-
-def test_nothing_of_an_earlier_starts_profile_stays(db):
-    spawner = with_groups(make_spawner(db, "ida", profiles=PROFILES, mem_limit="2G", cpu_limit=1.0), "project-week", "lab")
-    spawner.user_options = {"profile": "large"}
-    spawner.apply_profile()
-    spawner.user_options = {"profile": "gpu"}
-    spawner.apply_profile()
-    assert (spawner.image, spawner.mem_limit, spawner.cpu_limit) == (IMAGE, 2 * 2**30, 1.0)
-    spawner.user_options = {"profile": "small"}
-    spawner.apply_profile()
-    assert spawner.extra_host_config["device_requests"] == []

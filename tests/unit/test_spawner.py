@@ -8,14 +8,9 @@ makes it, and checks a real HTTP server on 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
-import json
-import shutil
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from dockerspawner import DockerSpawner
@@ -34,6 +29,7 @@ from jhub_docker import spawner as spawner_module
 from jhub_docker.slots import StartSlots
 from jhub_docker.spawner import JhubDockerSpawner, JhubSpawnerMixin
 from jhub_docker.swarm import JhubSwarmSpawner
+from jhub_testing.render import render_hub_config
 
 # Slack for the event loop and the HTTP round trips of a loaded test machine, in seconds.
 SLACK = 0.35
@@ -667,20 +663,6 @@ def test_the_wait_for_a_slot_is_bounded(db, monkeypatch):
 
 # --- The role's jupyterhub_config.py ----------------------------------------------------------------
 
-ROOT = Path(__file__).resolve().parents[2]
-RENDER = """
-- hosts: localhost
-  gather_facts: false
-  vars_files: {vars_files}
-  tasks:
-    - ansible.builtin.template: {{src: {src}, dest: {dest}/defaults.py, mode: "0600"}}
-    - ansible.builtin.template: {{src: {src}, dest: {dest}/set.py, mode: "0600"}}
-      vars: {{jupyterhub_spawner_concurrent_starts: "3", jupyterhub_spawner_start_timeout: 60, jupyterhub_spawner_queue_timeout: 100}}
-    - ansible.builtin.template: {{src: {src}, dest: {dest}/swarm.py, mode: "0600"}}
-      vars: {{jhub_spawner: swarm}}
-    - ansible.builtin.template: {{src: {src}, dest: {dest}/nfs.py, mode: "0600"}}
-      vars: {{jhub_spawner: swarm, jhub_user_volume_driver_options: {nfs_options}}}
-"""
 # Docker's local volume driver with NFS options, as an inventory sets them.
 NFS_OPTIONS = {"type": "nfs", "o": "addr=10.0.0.5,rw,nfsvers=4.1", "device": ":/export/jupyterhub/{username}"}
 
@@ -689,19 +671,12 @@ NFS_OPTIONS = {"type": "nfs", "o": "addr=10.0.0.5,rw,nfsvers=4.1", "device": ":/
 def rendered(tmp_path_factory) -> dict[str, str]:
     """jupyterhub_config.py as the role renders it (without facts: no vCPU count), with defaults and with some set;
     with the swarm spawner, and with it and NFS volumes."""
-    out = tmp_path_factory.mktemp("rendered")
-    playbook = out / "render.yml"
-    vars_files = [str(ROOT / "roles" / role / kind / "main.yml") for role in ("jhub", "jupyterhub") for kind in ("defaults", "vars")]
-    src = ROOT / "roles/jupyterhub/templates/srv/jupyterhub/jupyterhub_config.py.j2"
-    playbook.write_text(RENDER.format(vars_files=vars_files, src=src, dest=out, nfs_options=json.dumps(NFS_OPTIONS)))
-    result = subprocess.run(
-        # The project's ansible-playbook (on PATH under make), also when this runs in another JupyterHub's venv.
-        [shutil.which("ansible-playbook") or str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
-         "-e", f"ansible_python_interpreter={sys.executable}", str(playbook)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return {name: (out / f"{name}.py").read_text() for name in ("defaults", "set", "swarm", "nfs")}
+    return render_hub_config(tmp_path_factory.mktemp("rendered"), {
+        "defaults": {},
+        "set": {"jupyterhub_spawner_concurrent_starts": "3", "jupyterhub_spawner_start_timeout": 60, "jupyterhub_spawner_queue_timeout": 100},
+        "swarm": {"jhub_spawner": "swarm"},
+        "nfs": {"jhub_spawner": "swarm", "jhub_user_volume_driver_options": NFS_OPTIONS},
+    })
 
 
 def admission_settings(db, name: str, config_text: str) -> tuple[int, int, float, int]:
