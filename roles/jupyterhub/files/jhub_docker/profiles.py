@@ -105,7 +105,8 @@ class ProfilesMixin(LoggingConfigurable):
 
     @default("options_form")
     def _default_options_form(self):
-        return self.profiles_form
+        # Without profiles, DockerSpawner's own form (a choice among allowed_images, when there are several).
+        return self.profiles_form if self.profiles else super()._default_options_form()
 
     def profiles_form(self, _spawner) -> str:
         """The spawn page's choice: the profiles open to the user ("" for one or none: no page)."""
@@ -130,6 +131,9 @@ class ProfilesMixin(LoggingConfigurable):
 
     @default("options_from_form")
     def _default_options_from_form(self):
+        if not self.profiles:
+            return super()._default_options_from_form()
+
         def options_from_form(formdata: dict) -> dict:
             return {"profile": formdata.get("profile", [""])[0]}
         return options_from_form
