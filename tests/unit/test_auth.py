@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import ssl
+from pathlib import Path
 
 import pytest
 from traitlets.config import Config

@@ -183,7 +183,6 @@ def test_the_rendered_config_gives_profiles_group_limits_and_groups(db, tmp_path
     assert (spawner.mem_limit, spawner.cpu_limit, spawner.extra_host_config["device_requests"]) == (2**30, 0.5, [])
 
 
-
 def test_without_profiles_several_images_keep_dockerspawners_choice(db):
     images = {"Python": IMAGE, "R": "jhub-docker/notebook-r:1"}
     spawner = make_spawner(db, "jo", allowed_images=images)

@@ -189,8 +189,9 @@ def test_any_answer_below_500_counts(db, monkeypatch, status):
 
     _address, _began, took = asyncio.run(scenario())
 
+    # One request, answered at once: start() returned without a second check (the time, with the slack of a loaded machine).
     assert [code for _at, _path, code in server.requests] == [status]
-    assert took < 0.1
+    assert took < 0.1 + SLACK
 
 
 @pytest.mark.parametrize("listening", [True, False], ids=["answers-503", "connection-refused"])
