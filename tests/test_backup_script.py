@@ -114,3 +114,24 @@ def test_a_restore_without_room_for_the_data_is_refused_before_anything_is_writt
     rc, done = helper("restore", "--archive", str(out / entry["file"]), "--sha256", entry["sha256"],
                       "--dest", str(dest), "--need", str(entry["data_bytes"]))
     assert rc == 0 and done["changed"], done
+
+
+def test_a_shared_volume_is_archived_beside_the_users_and_restored_with_its_mode(helper, tmp_path):
+    make_tree(tmp_path / "volumes" / "jupyterhub-user-alice--work")
+    shared = tmp_path / "volumes" / "jhub-project"
+    make_tree(shared)
+    shared.chmod(0o2775)  # a project volume's root, as the jupyterhub role sets it
+    out = tmp_path / "backup"
+    out.mkdir()
+    rc, made = helper("backup", "--out", str(out), "--compression", "gzip", "--user", "alice--work=jupyterhub-user-alice--work",
+                      "--shared", "jhub-project")
+    assert rc == 0, made
+    kinds = {(entry["kind"], entry["username"], entry["volume"], entry["file"]) for entry in made["archives"]}
+    assert kinds == {("user", "alice--work", "jupyterhub-user-alice--work", "user-alice--work.tar.gz"),
+                     ("shared", None, "jhub-project", "shared-jhub-project.tar.gz")}
+    (entry,) = [entry for entry in made["archives"] if entry["kind"] == "shared"]
+    dest = tmp_path / "restored"
+    dest.mkdir()
+    rc, done = helper("restore", "--archive", str(out / entry["file"]), "--sha256", entry["sha256"], "--dest", str(dest))
+    assert rc == 0 and done["changed"], done
+    assert tree(dest) == tree(shared) and stat.S_IMODE(dest.stat().st_mode) == 0o2775

@@ -9,15 +9,26 @@ groups' members as variables; two users of NativeAuthenticator, ann (in both gro
 - bo asking for large is refused with the hub's message, through the form and through the API;
 - ann's gpu start fails at once with the message that this host has no GPU, and her large server is not
   touched (this machine has no GPU);
+- shared volumes: a data set that everyone's server mounts read-only, and a project volume of the group lab
+  (ann and cy): ann writes a file, cy changes it, bo (in no group) does not have the volume;
+- named servers: ann's server "work" has its own container and volume, and neither her default server's
+  files nor its volume are touched; a kernel runs in it;
+- backups.yml and restore.yml round-trip the named server's and the project volume's files; the restore of a
+  shared volume that a server uses is refused, and changes nothing;
 - ann removed from project-week (a site.yml run) is refused large at her next start;
-- at the end, the deployment as make deploy made it (no profiles, no groups, the groups deleted).
+- at the end, the deployment as make deploy made it (no profiles, no groups, the groups deleted, the test's
+  volumes and backups removed).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -33,6 +44,12 @@ PROFILES = [
     {"name": "large", "display_name": "Large", "image": IMAGE, "mem_limit": "1G", "cpu_limit": 1.0, "groups": ["project-week"]},
     {"name": "gpu", "display_name": "GPU", "image": IMAGE, "gpus": "all", "groups": ["lab"]},
 ]
+HOME = "/home/jovyan/work"
+SHARED = [
+    {"name": "jhub-test-datasets", "path": f"{HOME}/datasets"},
+    {"name": "jhub-test-lab", "path": f"{HOME}/lab", "mode": "rw", "groups": ["lab"]},
+]
+BACKUPS = "/var/backups/jhub-docker-test-environments"
 # The hub's message (its page escapes the quotes around the name).
 REFUSED = "is for the groups project-week, and you are in none of them."
 
@@ -46,7 +63,18 @@ def site(name: str, extra_vars: dict | None) -> None:
 
 
 def groups(ann_in_project_week: bool = True) -> list[dict]:
-    return [{"name": "project-week", "users": ["ann"] if ann_in_project_week else []}, {"name": "lab", "users": ["ann"]}]
+    return [{"name": "project-week", "users": ["ann"] if ann_in_project_week else []}, {"name": "lab", "users": ["ann", "cy"]}]
+
+
+def environment(ann_in_project_week: bool = True) -> dict:
+    return {"jupyterhub_profiles": PROFILES, "jupyterhub_groups": groups(ann_in_project_week),
+            "jupyterhub_shared_volumes": SHARED, "jupyterhub_named_server_limit": 2}
+
+
+def in_volume(volume: str, script: str) -> str:
+    """Run a shell script as root in a one-off container with the volume at /v; its output."""
+    return subprocess.run(["docker", "run", "--rm", "--network", "none", "--user", "0", "--entrypoint", "sh", "-v", f"{volume}:/v", IMAGE,
+                           "-c", script], capture_output=True, text=True, check=True, timeout=120).stdout
 
 
 @pytest.fixture(scope="module")
@@ -54,21 +82,24 @@ def users(deployed):  # noqa: F811 (the fixture imported above)
     """ann and bo, signed up and approved under native; the profiles and groups set; at the end, none."""
     admin = HubClient(URL)
     assert admin.login("admin", deployed).status_code == 302
+    shutil.rmtree(BACKUPS, ignore_errors=True)  # an earlier run's
     clients = {}
-    for name in ("ann", "bo"):
+    for name in ("ann", "bo", "cy"):
         assert admin.api("DELETE", f"/users/{name}").status_code in (204, 404)  # an earlier run's
         clients[name] = HubClient(URL)
         password = f"{name.title()}-Environments-{os.getpid()}"
         assert "Your information has been sent to the admin" in clients[name].signup(name, password)
         admin.authorize(name)
         assert clients[name].login(name, password).status_code == 302
-    site("profiles", {"jupyterhub_profiles": PROFILES, "jupyterhub_groups": groups()})
+    site("profiles", environment())
     yield {**clients, "admin": admin}
     for name, client in clients.items():
-        if client.api("GET", f"/users/{name}").json().get("servers"):
-            client.stop_server(name)
+        for server in client.api("GET", f"/users/{name}").json().get("servers", {}):
+            client.stop_server(name, server=server)
     site("none", None)
     assert {group["name"] for group in admin.api("GET", "/groups").json()} & {"project-week", "lab"} == set()
+    subprocess.run(["docker", "volume", "rm", "jupyterhub-user-ann--work", *(volume["name"] for volume in SHARED)], check=True)
+    shutil.rmtree(BACKUPS, ignore_errors=True)
 
 
 def spawn_form(client: HubClient, name: str) -> str:
@@ -146,8 +177,80 @@ def test_a_gpu_profile_fails_at_once_on_this_host_and_touches_nothing_else(users
     ann.stop_server("ann")
 
 
+def test_shared_data_is_read_only_and_a_project_volume_is_its_groups_only(users):
+    assert in_volume("jhub-test-lab", "stat -c %u:%g:%a /v").strip() == "1000:1000:2775"
+    in_volume("jhub-test-datasets", "echo 'shared data' > /v/readme.txt")
+    bo = users["bo"]  # his small server runs, in no group
+    seen = bo.execute("bo", "import errno, os, pathlib\n"
+                      f"data = pathlib.Path('{HOME}/datasets')\n"
+                      "print(data.joinpath('readme.txt').read_text().strip())\n"
+                      "try:\n    data.joinpath('mine.txt').write_text('x')\n"
+                      "except OSError as error:\n    print(errno.errorcode[error.errno])\n"
+                      f"print(os.path.exists('{HOME}/lab'))")
+    assert seen.split("\n")[:3] == ["shared data", "EROFS", "False"], seen
+    ann, cy = users["ann"], users["cy"]
+    for client, name in ((ann, "ann"), (cy, "cy")):
+        response = client.api("POST", f"/users/{name}/server", json={"profile": "small"})
+        assert response.status_code in (201, 202), response.text
+        client.wait_ready(name)
+        client.open_server(name)
+    ann.execute("ann", f"open('{HOME}/lab/notes.txt', 'w').write('from ann\\n')")
+    cy.execute("cy", f"open('{HOME}/lab/notes.txt', 'a').write('and cy\\n'); import os; os.mkdir('{HOME}/lab/results')")
+    assert ann.execute("ann", f"print(open('{HOME}/lab/notes.txt').read(), end='')") == "from ann\nand cy\n"
+    ann.execute("ann", f"open('{HOME}/lab/results/table.csv', 'w').write('1,2\\n')")  # in the directory cy made
+    assert in_volume("jhub-test-lab", "stat -c '%n %u:%g' /v/notes.txt /v/results").split("\n")[:2] == [
+        "/v/notes.txt 1000:1000", "/v/results 1000:1000"]
+    mounts = {mount.get("Name"): mount for mount in inspect("jupyter-ann")["Mounts"]}
+    assert not mounts["jhub-test-datasets"]["RW"] and mounts["jhub-test-lab"]["RW"]
+    assert inspect("jupyter-ann")["HostConfig"]["CapDrop"] == ["ALL"]  # the hardening stays
+
+
+def test_a_named_server_has_its_own_volume(users):
+    ann = users["ann"]
+    ann.execute("ann", f"open('{HOME}/default.txt', 'w').write('the default server')")
+    response = ann.api("POST", "/users/ann/servers/work", json={"profile": "small"})
+    assert response.status_code in (201, 202), response.text
+    ann.wait_ready("ann", server="work")
+    ann.open_server("ann/work")
+    seen = ann.execute("ann/work", "import os\n"
+                       f"open('{HOME}/named.txt', 'w').write('the named server')\n"
+                       f"print(sorted(os.listdir('{HOME}')))")
+    assert "default.txt" not in seen and "named.txt" in seen and "lab" in seen, seen
+    mounts = {mount.get("Name"): mount["Destination"] for mount in inspect("jupyter-ann--work")["Mounts"]}
+    assert mounts["jupyterhub-user-ann--work"] == HOME and "jupyterhub-user-ann" not in mounts, mounts
+    assert in_volume("jupyterhub-user-ann", "cat /v/default.txt; test ! -e /v/named.txt && echo untouched") == "the default serveruntouched\n"
+    assert inspect("jupyter-ann")["State"]["Running"]
+
+
+def test_backup_and_restore_round_trip_a_named_servers_and_a_shared_volumes_files(users):
+    common = {"jupyterhub_backup_root": BACKUPS}
+    result = run_playbook("playbooks/backup.yml", {**common, "jupyterhub_backup_users": ["ann--work"]})
+    (OUTPUT / "environments-backup.log").write_text(result.stdout)
+    assert result.returncode == 0, result.stdout[-4000:]
+    (name,) = [path.name for path in Path(BACKUPS).iterdir()]
+    manifest = json.loads((Path(BACKUPS) / name / "manifest.json").read_text())
+    assert {(archive["kind"], archive["volume"]) for archive in manifest["archives"]} >= {
+        ("user", "jupyterhub-user-ann--work"), ("shared", "jhub-test-lab"), ("shared", "jhub-test-datasets")}
+    in_volume("jupyterhub-user-ann--work", "rm /v/named.txt")
+    in_volume("jhub-test-lab", "echo lost > /v/notes.txt")
+    users["ann"].stop_server("ann", server="work")
+    restore = {**common, "jupyterhub_backup_restore_users": ["ann--work"], "jupyterhub_backup_restore_shared": ["jhub-test-lab"]}
+    # ann's and cy's default servers mount the project volume: refused, and nothing changes.
+    result = run_playbook("playbooks/restore.yml", restore)
+    assert result.returncode != 0 and "jhub-test-lab is in use by" in result.stdout, result.stdout[-3000:]
+    assert in_volume("jhub-test-lab", "cat /v/notes.txt") == "lost\n"
+    assert in_volume("jupyterhub-user-ann--work", "test -e /v/named.txt || echo gone") == "gone\n"
+    for client, name in ((users["ann"], "ann"), (users["cy"], "cy")):
+        client.stop_server(name)
+    result = run_playbook("playbooks/restore.yml", restore)
+    (OUTPUT / "environments-restore.log").write_text(result.stdout)
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert in_volume("jhub-test-lab", "cat /v/notes.txt; stat -c %a /v") == "from ann\nand cy\n2775\n"
+    assert in_volume("jupyterhub-user-ann--work", "cat /v/named.txt") == "the named server"
+
+
 def test_a_user_removed_from_the_group_is_refused_its_profile_at_the_next_start(users):
-    site("ann-removed", {"jupyterhub_profiles": PROFILES, "jupyterhub_groups": groups(ann_in_project_week=False)})
+    site("ann-removed", environment(ann_in_project_week=False))
     ann = users["ann"]
     assert users["admin"].api("GET", "/users/ann").json()["groups"] == ["lab"]
     response = ann.api("POST", "/users/ann/server", json={"profile": "large"})

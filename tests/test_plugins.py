@@ -10,6 +10,7 @@ from ansible_collections.jhub.docker.plugins.action.check_input import bool_erro
 from ansible_collections.jhub.docker.plugins.filter.fill_username import fill_username
 from ansible_collections.jhub.docker.plugins.filter.non_scalar_items import non_scalar_items
 from ansible_collections.jhub.docker.plugins.filter.retries import retries
+from ansible_collections.jhub.docker.plugins.filter.shared_volume_errors import shared_volume_errors
 from ansible_collections.jhub.docker.plugins.filter.python_literal import python_literal
 from ansible_collections.jhub.docker.plugins.filter.stale_images import stale_images
 from ansible_collections.jhub.docker.plugins.filter.token_header import token_header
@@ -122,3 +123,37 @@ def test_non_scalar_items_are_what_would_not_stay_text():
     values = {"A": "x", "B": 1, "C": 2.5, "D": True, "E": [1], "F": {"g": 1}, "G": None}
     assert non_scalar_items(values) == {"D": True, "E": [1], "F": {"g": 1}, "G": None}
     assert non_scalar_items({}) == {}
+
+
+RESERVED = "^jupyterhub-user-.*$|^jupyterhub-data$"
+
+
+def test_shared_volumes_without_problems_have_no_message():
+    volumes = [{"name": "datasets", "path": "/home/jovyan/work/datasets"},
+               {"name": "thesis", "path": "/srv/thesis", "mode": "rw", "groups": ["thesis"], "driver_options": {"type": "nfs"}}]
+    assert shared_volume_errors(volumes, "/home/jovyan/work", ["thesis"], RESERVED) == []
+    assert shared_volume_errors(volumes[1:], "/home/jovyan/work", ["thesis"], RESERVED, swarm=True) == []
+
+
+@pytest.mark.parametrize(("volume", "words"), [
+    ({"name": "d", "path": "/data"}, ["'d'", "Docker volume name"]),
+    ({"name": "jupyterhub-user-ann", "path": "/data"}, ["users' or the hub's own volumes"]),
+    ({"name": "jupyterhub-data", "path": "/data"}, ["users' or the hub's own volumes"]),
+    ({"name": "data", "path": "data"}, ["path 'data' must be an absolute path"]),
+    ({"name": "data", "path": "/home/jovyan/work/"}, ["path /home/jovyan/work collides with the home directory"]),
+    ({"name": "data", "path": "/home/jovyan"}, ["path /home/jovyan collides with the home directory", "/home/jovyan/work/data"]),
+    ({"name": "data", "path": "/"}, ["path / collides with the home directory"]),
+    ({"name": "data", "path": "/data", "mode": "wr"}, ["mode is ro (read-only data) or rw", "not 'wr'"]),
+    ({"name": "data", "path": "/data", "groups": ["thesis", "nobody"]}, ["the groups nobody are in no group list"]),
+])
+def test_each_shared_volume_problem_is_named(volume, words):
+    errors = shared_volume_errors([volume], "/home/jovyan/work", ["thesis"], RESERVED)
+    assert len(errors) == 1 and all(word in errors[0] for word in words), errors
+
+
+def test_shared_volumes_twice_and_on_a_swarm_without_shared_storage_are_refused():
+    volumes = [{"name": "data", "path": "/data"}, {"name": "data", "path": "/data"}]
+    errors = shared_volume_errors(volumes, "/home/jovyan/work", [], RESERVED, swarm=True)
+    assert errors[-2:] == ["jupyterhub_shared_volumes: each name must be listed once (data twice).",
+                           "jupyterhub_shared_volumes: each path must be listed once (/data twice)."]
+    assert sum("different one on every node" in error for error in errors) == 2

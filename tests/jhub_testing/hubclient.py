@@ -95,16 +95,16 @@ class HubClient:
             headers["X-XSRFToken"] = self.http.cookies.get("_xsrf", path="/hub/") or ""
         return self.http.request(method, f"{self.base}/hub/api{path}", headers=headers, timeout=self.timeout, **kwargs)
 
-    def wait_ready(self, username: str, token: str | None = None, timeout: float = 180) -> float:
-        """Wait until the user's default server is ready; return the seconds waited."""
+    def wait_ready(self, username: str, token: str | None = None, timeout: float = 180, server: str = "") -> float:
+        """Wait until the user's default (or named) server is ready; return the seconds waited."""
         start = time.monotonic()
         while time.monotonic() - start < timeout:
             model = self.api("GET", f"/users/{username}", token=token).json()
-            server = model.get("servers", {}).get("")
-            if server and server.get("ready"):
+            found = model.get("servers", {}).get(server)
+            if found and found.get("ready"):
                 return time.monotonic() - start
-            if not server and not model.get("pending"):
-                raise AssertionError(f"{username}'s server is neither pending nor running: {model}")
+            if not found and (server or not model.get("pending")):  # a named server's pending start is in servers
+                raise AssertionError(f"{username}'s server {server!r} is neither pending nor running: {model}")
             time.sleep(0.5)
         raise AssertionError(f"{username}'s server was not ready after {timeout} s")
 
@@ -130,13 +130,13 @@ class HubClient:
         assert response.status_code in (201, 202), (response.status_code, response.text)
         return self.wait_ready(username, token=token)
 
-    def stop_server(self, username: str, token: str | None = None, timeout: float = 120) -> None:
-        response = self.api("DELETE", f"/users/{username}/server", token=token)
+    def stop_server(self, username: str, token: str | None = None, timeout: float = 120, server: str = "") -> None:
+        response = self.api("DELETE", f"/users/{username}/" + (f"servers/{server}" if server else "server"), token=token)
         assert response.status_code in (202, 204), (response.status_code, response.text)
         start = time.monotonic()
         while time.monotonic() - start < timeout:
             model = self.api("GET", f"/users/{username}", token=token).json()
-            if not model.get("servers") and not model.get("pending"):
+            if server not in model.get("servers", {}) and (server or not model.get("pending")):
                 return
             time.sleep(0.5)
         raise AssertionError(f"{username}'s server did not stop within {timeout} s")

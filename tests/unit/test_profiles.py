@@ -188,3 +188,70 @@ def test_without_profiles_several_images_keep_dockerspawners_choice(db):
     spawner = make_spawner(db, "jo", allowed_images=images)
     assert 'name="image"' in spawner.options_form and 'value="R"' in spawner.options_form
     assert spawner.options_from_form({"image": ["R"]}) == {"image": "R"}
+
+
+HOME = "/home/jovyan/work"
+SHARED = [
+    {"name": "jhub-datasets", "path": "/home/jovyan/work/datasets", "mode": "ro", "groups": []},
+    {"name": "jhub-thesis", "path": "/home/jovyan/work/thesis", "mode": "rw", "groups": ["thesis"]},
+]
+
+
+def server_of(spawner, server: str):
+    """The user's named server's spawner (made as the hub makes it when the user asks for the server)."""
+    return spawner.user.spawners[server] if server else spawner
+
+
+@pytest.mark.parametrize("cls", [JhubDockerSpawner, JhubSwarmSpawner])
+def test_shared_volumes_are_mounted_for_their_groups_only(db, cls):
+    config = {"volumes": {"jupyterhub-user-{username}": HOME}, "shared_volumes": SHARED}
+    member = with_groups(make_spawner(db, "kim", cls=cls, **config), "thesis")
+    other = make_spawner(db, "lou", cls=cls, **config)
+    for spawner in (member, other):
+        spawner.user_options = {}
+        spawner.apply_profile()
+    assert member.volume_binds == {
+        "jupyterhub-user-kim": {"bind": HOME, "mode": "rw"},
+        "jhub-datasets": {"bind": f"{HOME}/datasets", "mode": "ro"},
+        "jhub-thesis": {"bind": f"{HOME}/thesis", "mode": "rw"},
+    }
+    assert set(other.volume_binds) == {"jupyterhub-user-lou", "jhub-datasets"}
+
+
+def test_a_named_server_has_its_own_container_and_volume(db):
+    default = make_spawner(db, "max", name_template="jupyter-{username}", volumes={"jupyterhub-user-{username}": HOME},
+                           shared_volumes=SHARED[:1])
+    named = server_of(default, "Work-1")
+    for spawner in (default, named):
+        spawner.user_options = {}
+        spawner.apply_profile()
+    assert (default.object_name, named.object_name) == ("jupyter-max", "jupyter-max--work-2d1")
+    assert set(default.volume_binds) == {"jupyterhub-user-max", "jhub-datasets"}
+    assert set(named.volume_binds) == {"jupyterhub-user-max--work-2d1", "jhub-datasets"}  # the shared one is the same
+
+
+def test_user_and_server_names_never_collide(db):
+    """USER--SERVER with escaped parts: no two (user, server) pairs, default servers included, share a name."""
+    pairs = [("a", ""), ("a-b", ""), ("a--b", ""), ("a", "b"), ("a", "b-c"), ("a-b", "c"), ("a", "b--c"), ("a--b", "c"),
+             ("a-2db", ""), ("a", "-"), ("a-", "")]
+    defaults: dict = {}
+    names = set()
+    for user, server in pairs:
+        if user not in defaults:
+            defaults[user] = make_spawner(db, user, name_template="jupyter-{username}")
+        names.add(server_of(defaults[user], server).object_name)
+    assert len(names) == len(pairs), sorted(names)
+
+
+def test_a_named_server_on_the_swarm_has_its_own_record_and_driver_device(db):
+    options = {"type": "nfs", "o": "addr=10.0.0.5", "device": ":/export/{username}"}
+    default = make_spawner(db, "ned", cls=JhubSwarmSpawner, volume_driver="local", volume_driver_options=options,
+                           volumes={"jupyterhub-user-{username}": HOME}, shared_volumes=SHARED[:1])
+    named = server_of(default, "gpu")
+    assert (default.node_record_name, named.node_record_name) == ("jhub-node-ned", "jhub-node-ned--gpu")
+    named.user_options = {}
+    named.apply_profile()
+    mounts = {mount["Source"]: mount for mount in named.mounts}
+    assert mounts["jupyterhub-user-ned--gpu"]["VolumeOptions"]["DriverConfig"]["Options"]["device"] == ":/export/ned--gpu"
+    # The shared volume exists on every node already, with its own options: the mount names it only.
+    assert "DriverConfig" not in mounts["jhub-datasets"].get("VolumeOptions", {}) and mounts["jhub-datasets"]["ReadOnly"]

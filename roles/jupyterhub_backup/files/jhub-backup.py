@@ -5,7 +5,8 @@ Run by the jhub.docker jupyterhub_backup role in one-off containers of the hub i
 /backup. Prints one JSON line that describes what it did; exits non-zero on failure.
 
   jhub-backup backup  --out DIR --compression zstd|gzip|none --parallel N
-                      [--user NAME=VOLUME ...] [--hub-state VOLUME] [--no-space-check]
+                      [--user NAME=VOLUME ...] [--shared VOLUME ...] [--hub-state VOLUME]
+                      [--no-space-check]
       (each volume mounted at /volumes/VOLUME)
   jhub-backup restore --archive FILE --sha256 HEX --dest DIR [--need BYTES]
   jhub-backup restore-hub-state --archive FILE --sha256 HEX --data DIR
@@ -163,10 +164,10 @@ def snapshot_hub_state(data, work):
 def archive(job, out, kind):
     """Archive one job of --jobs."""
     started = time.monotonic()
-    base = f"user-{job['username']}" if job["kind"] == "user" else "hub-state"
+    base = {"user": f"user-{job.get('username')}", "shared": f"shared-{job['volume']}"}.get(job["kind"], "hub-state")
     path = os.path.join(out, base + SUFFIX[kind])
     database = {}
-    if job["kind"] == "user":
+    if job["kind"] != "hub-state":
         size, sha256, entries, warning = create(job["src"], path, kind)
     else:
         with tempfile.TemporaryDirectory() as work:
@@ -185,6 +186,7 @@ def cmd_backup(args):
     kind = effective_compression(args.compression)
     jobs = [{"kind": "user", "username": name, "volume": volume}
             for name, volume in (spec.split("=", 1) for spec in args.user)]
+    jobs += [{"kind": "shared", "volume": volume} for volume in args.shared]
     if args.hub_state:
         jobs.append({"kind": "hub-state", "volume": args.hub_state})
     for job in jobs:
@@ -303,6 +305,7 @@ def main():
     backup.add_argument("--compression", choices=["zstd", "gzip", "none"], default="zstd")
     backup.add_argument("--parallel", type=int, default=2, help="archives made at once")
     backup.add_argument("--user", action="append", default=[], metavar="NAME=VOLUME", help="a user's volume")
+    backup.add_argument("--shared", action="append", default=[], metavar="VOLUME", help="a shared volume of users' servers")
     backup.add_argument("--hub-state", metavar="VOLUME", help="the hub's data volume")
     backup.add_argument("--space-check", action=argparse.BooleanOptionalAction, default=True)
     backup.set_defaults(func=cmd_backup)

@@ -16,6 +16,19 @@ user may not use is refused with the hub's message, before anything starts.
 
 Limits: a profile's own limit; else the largest limit among the user's groups' ``group_limits`` (the
 more generous group wins); else the spawner's ``mem_limit`` and ``cpu_limit``.
+
+Shared volumes, mounted in the servers of everyone or of some groups' members (volumes that exist: the
+role makes them)::
+
+    c.JhubDockerSpawner.shared_volumes = [
+        {"name": "jhub-shared-datasets", "path": "/home/jovyan/work/datasets", "mode": "ro", "groups": []},
+        {"name": "jhub-shared-thesis", "path": "/home/jovyan/work/thesis", "mode": "rw", "groups": ["thesis"]},
+    ]
+
+Named servers: the names of a server's own objects (the container or service, the user's volumes,
+the node record; each a template with ``{username}``) get ``--{servername}`` after them for a named
+server; the default server keeps its names. Escaped names never hold "--" (DockerSpawner escapes "-"
+as "-2d"), so "USER--SERVER" is no other user's or server's name.
 """
 
 from __future__ import annotations
@@ -72,6 +85,13 @@ def limits(profile: dict | None, groups: set[str], group_limits: dict[str, dict]
     return found
 
 
+def own_name(template: str, server: str) -> str:
+    """A template of a user's own object (one with {username}); for a named server, with --{servername} after it."""
+    if server and "{username}" in template and "{servername}" not in template:
+        return template + "--{servername}"
+    return template
+
+
 def device_requests(gpus: str | int | None) -> list[dict]:
     """Docker's device requests for a profile's GPUs: all of them ("all"), or a number."""
     if not gpus:
@@ -96,12 +116,26 @@ class ProfilesMixin(LoggingConfigurable):
         help="Default limits of a group's members: {group: {mem_limit, cpu_limit}}; the largest of a user's groups wins.",
     )
 
+    shared_volumes = List(
+        Dict(),
+        config=True,
+        help="""Volumes mounted in the servers of everyone or of some groups: [{name, path, mode, groups}].
+
+        mode: ro (the default) or rw; groups: empty for everyone, or the JupyterHub groups whose members get it.
+        """,
+    )
+
     profile: dict | None = None
     # The image, limits and host config of the configuration, before any profile (set at the first start).
     _configured: dict | None = None
 
     def user_groups(self) -> set[str]:
         return {group.name for group in self.user.groups}
+
+    @default("object_name")
+    def _object_name_default(self):
+        # DockerSpawner's, with a named server's name after the user's (own_name).
+        return self._render_templates(own_name(self.name_template, self.name))
 
     @default("options_form")
     def _default_options_form(self):
@@ -142,7 +176,7 @@ class ProfilesMixin(LoggingConfigurable):
         """Set the image, the limits and the GPUs of the chosen profile and the user's groups, over the
         configured ones (a spawner serves many starts: nothing of an earlier start's profile stays)."""
         if self._configured is None:
-            self._configured = {key: getattr(self, key) for key in ("image", "mem_limit", "cpu_limit", "extra_host_config")}
+            self._configured = {key: getattr(self, key) for key in ("image", "mem_limit", "cpu_limit", "extra_host_config", "volumes")}
         for key, value in self._configured.items():
             setattr(self, key, value)
         groups = self.user_groups()
@@ -154,6 +188,10 @@ class ProfilesMixin(LoggingConfigurable):
             self.extra_host_config = {**self.extra_host_config, "device_requests": device_requests(self.profile.get("gpus"))}
         for key, value in limits(self.profile, groups, self.group_limits).items():
             setattr(self, key, value)
+        volumes = {own_name(source, self.name): target for source, target in self._configured["volumes"].items()}
+        for shared in open_to(self.shared_volumes, groups):
+            volumes[shared["name"]] = {"bind": shared["path"], "mode": shared.get("mode") or "ro"}
+        self.volumes = volumes
 
     async def start(self):
         self.apply_profile()

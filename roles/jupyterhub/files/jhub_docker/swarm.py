@@ -55,7 +55,7 @@ from docker.utils import version_lt
 from dockerspawner import SwarmSpawner
 from traitlets import Bool, Integer, List, Unicode, default
 
-from jhub_docker.profiles import ProfilesMixin
+from jhub_docker.profiles import ProfilesMixin, own_name
 from jhub_docker.spawner import JhubSpawnerMixin, start_failed
 
 # The Docker Engine API version that first takes each of JhubSwarmSpawner's security settings for a
@@ -150,7 +150,8 @@ class JhubSwarmSpawner(ProfilesMixin, JhubSpawnerMixin, SwarmSpawner):
         escaped name (DockerSpawner's templates), so that each user's volume has its own data."""
         if not self.volume_driver:
             return None
-        return DriverConfig(name=self.volume_driver, options=self._render_templates(self.volume_driver_options) or None)
+        options = {key: own_name(value, self.name) for key, value in self.volume_driver_options.items()}
+        return DriverConfig(name=self.volume_driver, options=self._render_templates(options) or None)
 
     @property
     def mounts(self) -> list[Mount]:
@@ -158,14 +159,16 @@ class JhubSwarmSpawner(ProfilesMixin, JhubSpawnerMixin, SwarmSpawner):
 
         SwarmSpawner makes every one a bind, which fails for a volume name.
         """
-        driver = self.mount_driver_config  # volume_driver's, options rendered, for named volumes only
+        driver = self.mount_driver_config  # volume_driver's, options rendered, for the user's own volumes only
+        shared = {volume["name"] for volume in self.shared_volumes}  # made on every node by the role, with their own options
         mounts = []
         for source, volume in self.volume_binds.items():
             read_only = volume["mode"] == "ro"
             if source.startswith("/"):
                 mounts.append(Mount(volume["bind"], source, type="bind", read_only=read_only))
             else:
-                mounts.append(Mount(volume["bind"], source, type="volume", read_only=read_only, driver_config=driver))
+                mounts.append(Mount(volume["bind"], source, type="volume", read_only=read_only,
+                                    driver_config=None if source in shared else driver))
         return mounts
 
     def _docker(self, method: str, *args, **kwargs):
@@ -214,7 +217,7 @@ class JhubSwarmSpawner(ProfilesMixin, JhubSpawnerMixin, SwarmSpawner):
     @property
     def node_record_name(self) -> str:
         """The name of the swarm config that records the node of the user's server."""
-        name = self._render_templates(self.node_record_template)
+        name = self._render_templates(own_name(self.node_record_template, self.name))
         if not CONFIG_NAME.fullmatch(name) or len(name) > CONFIG_NAME_MAX:
             raise RuntimeError(
                 f"node_record_template gives {name!r}, which is no Docker config name"
