@@ -199,6 +199,11 @@ CASES = [
      ["jupyterhub_authenticator.open_signup must be true or false, not the str 'no'", '{"jupyterhub_authenticator": {"open_signup": false}}']),
     ("playbooks/docker_engine.yml", {"docker_engine_service_enabled": "false"},
      ["docker_engine_service_enabled must be true or false, not the str 'false'", '{"docker_engine_service_enabled": false}']),
+    ("playbooks/docker_engine.yml", {"docker_engine_nvidia_toolkit": "true"},
+     ["docker_engine_nvidia_toolkit must be true or false, not the str 'true'", '{"docker_engine_nvidia_toolkit": true}']),
+    # NVIDIA's runtime as the default without the toolkit that registers it: dockerd would not start.
+    ("playbooks/docker_engine.yml", {"docker_engine_daemon_options": {"default-runtime": "nvidia"}},
+     ["docker_engine_daemon_options: default-runtime nvidia is not a runtime of daemon.json", "docker_engine_nvidia_toolkit: true"]),
     ("playbooks/backup.yml", {"jupyterhub_backup_fetch_dir": "copies"}, ["jupyterhub_backup_fetch_dir must be empty or an absolute", "copies"]),
     (
         "playbooks/backup.yml",

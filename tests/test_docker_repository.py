@@ -1,8 +1,9 @@
-"""docker_engine with Docker's own repository, in check mode.
+"""docker_engine with Docker's own repository, and with NVIDIA's container toolkit, in check mode.
 
-Docker's repository is not reachable from CI, so the path is checked as far as it
-can be without it: the apt source that the role would write, rendered in check mode
-with --diff. The signing key comes from a throwaway HTTP server on loopback.
+Neither Docker's nor NVIDIA's repository is reachable from CI, so each path is checked as far
+as it can be without it: the apt source that the role would write (and, for the toolkit, the
+runtime in daemon.json), rendered in check mode with --diff. The signing keys come from a
+throwaway HTTP server on loopback.
 """
 
 from __future__ import annotations
@@ -57,4 +58,40 @@ def test_docker_repository_renders_in_check_mode(unchanged_host, key_url, channe
         assert f"+{line}" in out, f"{line!r} not in the rendered source:\n{out[-4000:]}"
     # The repository would be new, so its packages cannot be resolved in check mode.
     assert "skipping: [localhost]" in out.split("Install the engine packages", 1)[1].split("TASK", 1)[0]
+    assert recap(out)["failed"] == 0
+
+
+def _task(out: str, name: str) -> str:
+    """The output of one task of the role."""
+    return out.split(f"TASK [jhub.docker.docker_engine : {name}]", 1)[1].split("TASK [", 1)[0]
+
+
+@pytest.mark.parametrize("toolkit", [True, False], ids=["toolkit", "no-toolkit"])
+def test_nvidia_toolkit_renders_in_check_mode(unchanged_host, key_url, toolkit):
+    result = run_playbook(
+        "playbooks/docker_engine.yml",
+        {"docker_engine_nvidia_toolkit": toolkit, "docker_engine_nvidia_repo_key_url": key_url},
+        "--check",
+        "--diff",
+    )
+    assert result.returncode == 0, result.stdout[-4000:]
+    out = result.stdout
+    daemon = _task(out, "Write /etc/docker/daemon.json")
+    if not toolkit:
+        assert "skipping: [localhost]" in _task(out, "Write NVIDIA's apt source")
+        assert "nvidia" not in daemon
+        return
+    source = _task(out, "Write NVIDIA's apt source")
+    for line in [
+        "Types: deb",
+        "URIs: https://nvidia.github.io/libnvidia-container/stable/deb/amd64",
+        "Suites: /",
+        "Signed-By: /etc/apt/keyrings/nvidia-container-toolkit.asc",
+    ]:
+        assert f"+{line}" in source, f"{line!r} not in the rendered source:\n{source}"
+    # The runtime is registered through the role's own daemon.json; runc stays the default.
+    assert '+  "runtimes": {' in daemon and '"path": "nvidia-container-runtime"' in daemon, daemon
+    assert "default-runtime" not in daemon, daemon
+    # The repository would be new, so its package cannot be resolved in check mode.
+    assert "skipping: [localhost]" in _task(out, "Install the engine packages")
     assert recap(out)["failed"] == 0
