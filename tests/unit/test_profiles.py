@@ -198,8 +198,14 @@ SHARED = [
 
 
 def server_of(spawner, server: str):
-    """The user's named server's spawner (made as the hub makes it when the user asks for the server)."""
-    return spawner.user.spawners[server] if server else spawner
+    """The user's named server's spawner, made as the hub makes it when the user asks for the server."""
+    if not server:
+        return spawner
+    user = spawner.user
+    if server not in user.orm_spawners:
+        # JupyterHub 5 takes the server's name; 6 its display name too.
+        user._new_orm_spawner(*([server, server] if user._new_orm_spawner.__code__.co_argcount > 2 else [server]))
+    return user.spawners[server]
 
 
 @pytest.mark.parametrize("cls", [JhubDockerSpawner, JhubSwarmSpawner])
