@@ -122,6 +122,25 @@ def test_a_users_files_stay_with_them_on_their_node(crowd):
     assert json.loads(record)["io.jhub-docker.node-hostname"] == first, record
 
 
+def test_a_named_server_is_a_service_of_its_own_with_its_volume_and_node_record(crowd):
+    """A named server (jupyterhub_named_server_limit): its own service, volume and node record, on a worker,
+    without the default server's files."""
+    client, name = crowd[3]
+    client.execute(name, "open('default.txt', 'w').write('the default server')")
+    response = client.api("POST", f"/users/{name}/servers/lab")
+    assert response.status_code in (201, 202), (response.status_code, response.text)
+    client.wait_ready(name, server="lab")
+    client.open_server(f"{name}/lab")
+    assert client.execute(f"{name}/lab", "import os; print(os.path.exists('default.txt'), os.getcwd())").split() == [
+        "False", "/home/jovyan/work"]
+    node = node_of(f"{name}--lab")
+    assert node in WORKERS, node
+    assert user_volumes(node, f"{name}--lab") == [f"jupyterhub-user-{name}--lab"]
+    assert record_node(f"{name}--lab") == node
+    client.stop_server(name, server="lab")
+    assert read_file(client, name, "default.txt") == "the default server"
+
+
 def server_address(name: str) -> str:
     """The user's server's address on the overlay network (its task's)."""
     task = on(MANAGER_EXEC, f"docker service ps -q --no-trunc --filter desired-state=running jupyter-{name}")
