@@ -11,6 +11,7 @@ from ansible_collections.jhub.docker.plugins.filter.fill_username import fill_us
 from ansible_collections.jhub.docker.plugins.filter.non_scalar_items import non_scalar_items
 from ansible_collections.jhub.docker.plugins.filter.retries import retries
 from ansible_collections.jhub.docker.plugins.filter.shared_volume_errors import shared_volume_errors
+from ansible_collections.jhub.docker.plugins.filter.profile_errors import profile_errors
 from ansible_collections.jhub.docker.plugins.filter.python_literal import python_literal
 from ansible_collections.jhub.docker.plugins.filter.stale_images import stale_images
 from ansible_collections.jhub.docker.plugins.filter.token_header import token_header
@@ -157,3 +158,40 @@ def test_shared_volumes_twice_and_on_a_swarm_without_shared_storage_are_refused(
     assert errors[-2:] == ["jupyterhub_shared_volumes: each name must be listed once (data twice).",
                            "jupyterhub_shared_volumes: each path must be listed once (/data twice)."]
     assert sum("different one on every node" in error for error in errors) == 2
+
+
+IMAGES = ["jhub-docker/notebook:6.1.1"]
+SMALL = {"name": "small", "image": IMAGES[0], "mem_limit": "512M", "cpu_limit": 0.5}
+
+
+def test_profiles_and_groups_without_problems_have_no_message():
+    profiles = [SMALL, {"name": "gpu", "image": IMAGES[0], "gpus": "all", "groups": ["lab"], "mem_limit": "1.5G", "cpu_limit": "2"},
+                {"name": "two-gpus", "image": IMAGES[0], "gpus": 2, "mem_limit": 134217728}]
+    groups = [{"name": "lab", "users": ["ann"], "mem_limit": "4g", "cpu_limit": 1}]
+    assert profile_errors(profiles, groups, IMAGES, 2, ["lab"]) == []
+
+
+@pytest.mark.parametrize(("profiles", "groups", "words"), [
+    ([{**SMALL, "name": "Big Box"}], [], ['jupyterhub_profiles: "Big Box" - a profile\'s name is of lowercase letters']),
+    ([SMALL, SMALL], [], ["jupyterhub_profiles: each name must be listed once (got small, small)."]),
+    ([{**SMALL, "image": "jupyter/scipy-notebook:latest"}], [], ["the image of small is not one of the notebook images",
+                                                                "(jhub-docker/notebook:6.1.1)"]),
+    ([{**SMALL, "mem_limit": "64M"}], [], ["mem_limit must be a size of at least 128M", "(got 64M)"]),
+    ([SMALL], [{"name": "lab", "mem_limit": "lots"}], ["mem_limit must be a size of at least 128M", "(got 512M, lots)"]),
+    ([{**SMALL, "cpu_limit": 512}], [], ["cpu_limit must be above 0 and at most this host's 2 vCPUs", "(got 512)"]),
+    ([SMALL], [{"name": "lab", "cpu_limit": 0}], ["cpu_limit must be above 0", "(got 0.5, 0)"]),
+    ([{**SMALL, "gpus": "some"}], [], ["gpus must be all or a number of GPUs of 1 or more."]),
+    ([{**SMALL, "gpus": 0}], [], ["gpus must be all or a number of GPUs of 1 or more."]),
+    ([{**SMALL, "groups": ["lab", "nobody"]}], [{"name": "lab"}], ["the groups nobody are in no group list"]),
+    ([], [{"name": "lab"}, {"name": "lab"}], ["jupyterhub_groups: each name must be listed once (got lab, lab)."]),
+    ([], [{"name": "lab", "users": ["ann", 7]}], ["jupyterhub_groups: users are lists of user names (strings)."]),
+])
+def test_each_profile_or_group_problem_is_named(profiles, groups, words):
+    errors = profile_errors(profiles, groups, IMAGES, 2, [group["name"] for group in groups])
+    assert len(errors) == 1 and all(word in errors[0] for word in words), errors
+
+
+def test_gpu_profiles_are_refused_on_a_swarm():
+    errors = profile_errors([{**SMALL, "gpus": "all"}], [], IMAGES, 2, [], swarm=True)
+    assert errors == ["jupyterhub_profiles: small asks for GPUs, which a swarm's services get only as the nodes' generic"
+                      " resources, which this collection does not set up: GPU profiles are for a single host."]
