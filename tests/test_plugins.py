@@ -174,8 +174,8 @@ def test_profiles_and_groups_without_problems_have_no_message():
 @pytest.mark.parametrize(("profiles", "groups", "words"), [
     ([{**SMALL, "name": "Big Box"}], [], ['jupyterhub_profiles: "Big Box" - a profile\'s name is of lowercase letters']),
     ([SMALL, SMALL], [], ["jupyterhub_profiles: each name must be listed once (got small, small)."]),
-    ([{**SMALL, "image": "jupyter/scipy-notebook:latest"}], [], ["the image of small is not one of the notebook images",
-                                                                "(jhub-docker/notebook:6.1.1)"]),
+    ([{**SMALL, "image": "jupyter/scipy-notebook:latest"}], [],
+     ["the image of small is not one of the notebook images", "(jhub-docker/notebook:6.1.1)"]),
     ([{**SMALL, "mem_limit": "64M"}], [], ["mem_limit must be a size of at least 128M", "(got 64M)"]),
     ([SMALL], [{"name": "lab", "mem_limit": "lots"}], ["mem_limit must be a size of at least 128M", "(got 512M, lots)"]),
     ([{**SMALL, "cpu_limit": 512}], [], ["cpu_limit must be above 0 and at most this host's 2 vCPUs", "(got 512)"]),
