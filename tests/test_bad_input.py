@@ -527,7 +527,19 @@ def _swarm_state():
      ["letsencrypt needs jupyterhub_tls_acme_email", "(got '')"], None),
     ({"jupyterhub_network_bridge": "br-jhub"},
      ["jupyterhub_network_bridge ('br-jhub') names the bridge of a single host's network"], SWARM_GROUPS),
-], ids=["spawner-choice", "swarm-without-workers", "https-before-the-engine", "swarm-bridge"])
+    # The scheduled backup's settings (this machine has no systemd: the schedule runs from cron here).
+    ({"jupyterhub_backup_schedule": "every night", "jupyterhub_backup_schedule_cron": "15 3 * * *"},
+     ["jupyterhub_backup_schedule: systemd rejects 'every night' as a calendar expression"], None),
+    ({"jupyterhub_backup_schedule": "daily", "jupyterhub_backup_schedule_cron": "15 3 * * *", "jupyterhub_backup_keep": 0},
+     ["jupyterhub_backup_keep is 0 (keep every backup) with a schedule"], None),
+    ({"jupyterhub_backup_schedule": "daily", "jupyterhub_backup_schedule_cron": "at 3 am"},
+     ["jupyterhub_backup_schedule_cron: 'at 3 am' is not a cron schedule of five fields"], None),
+    ({"jupyterhub_backup_schedule": "daily"}, ["jupyterhub_backup_schedule is set, but localhost does not run systemd",
+                                               "set jupyterhub_backup_schedule_cron too"], None),
+    ({"jupyterhub_backup_schedule": "daily", "jupyterhub_backup_schedule_cron": "15 3 * * *", "jupyterhub_admin_password": "Swarm-Schedule-1"},
+     ["jupyterhub_backup_schedule on a swarm backs up the hub's host alone"], SWARM_GROUPS),
+], ids=["spawner-choice", "swarm-without-workers", "https-before-the-engine", "swarm-bridge", "schedule-calendar",
+        "schedule-keep-0", "schedule-cron", "schedule-no-cron-here", "schedule-swarm"])
 def test_site_refuses_before_anything_changes(unchanged_host, tmp_path, extra_vars, words, groups):
     before = _swarm_state()
     args = local_inventory(tmp_path / "inventory.yml", groups) if groups else []

@@ -1,0 +1,166 @@
+"""The scheduled backup's program (roles/jupyterhub_backup/files/jhub-backup-run.py), in its parts:
+which volumes it takes and what it refuses, which backups the retention removes, the record and the
+metrics file of a good and of a failed run, one run at a time, and its use of the hub's REST API
+(against a stand-in of the API's users and servers). Its whole run, on this machine's deployment with
+the real engine and the real hub, is in tests/test_backup_schedule.py.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib.util
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from conftest import ROOT
+
+SCRIPT = ROOT / "roles" / "jupyterhub_backup" / "files" / "jhub-backup-run.py"
+spec = importlib.util.spec_from_file_location("jhub_backup_run", SCRIPT)
+run = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(run)
+
+CONFIG = {"user_volumes": True, "user_volume": "jupyterhub-user-{username}", "data_volume": "jupyterhub-data", "users": [],
+          "hub_state": True, "shared_volumes": True}
+VOLUMES = ["jupyterhub-data", "jupyterhub-user-ann", "jupyterhub-user-ann--work", "jupyterhub-user-bo.x", "other", "jhub-test-lab"]
+
+
+def test_choose_every_user_volume_and_the_shared_ones():
+    users, shared = run.choose(CONFIG, VOLUMES, ["jhub-test-lab"])
+    assert users == {"ann": "jupyterhub-user-ann", "ann--work": "jupyterhub-user-ann--work", "bo.x": "jupyterhub-user-bo.x"}
+    assert shared == ["jhub-test-lab"]
+
+
+def test_choose_the_users_asked_for_or_the_hub_state_alone():
+    assert run.choose(dict(CONFIG, users=["bo.x"]), VOLUMES, [])[0] == {"bo.x": "jupyterhub-user-bo.x"}
+    assert run.choose(dict(CONFIG, user_volumes=False), VOLUMES, ["jhub-test-lab"]) == ({}, [])
+
+
+@pytest.mark.parametrize("config, volumes, message", [
+    (dict(CONFIG, users=["cy", "ann"]), VOLUMES, "users: no volume for cy; the users with a volume are: ann, ann--work, bo.x."),
+    (CONFIG, VOLUMES[1:], "there is no hub data volume 'jupyterhub-data' on this host."),
+])
+def test_choose_refuses(config, volumes, message):
+    with pytest.raises(run.BackupError, match=message.replace(".", r"\.")):
+        run.choose(config, volumes, [])
+
+
+def test_retention_keeps_the_newest_and_never_the_new_one(tmp_path):
+    names = [f"jhub-backup-2026120{day}T000000Z" for day in range(1, 6)]
+    for name in names:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "manifest.json").write_text("{}")
+    (tmp_path / "jhub-backup-20261206T000000Z.partial").mkdir()
+    (tmp_path / "jhub-backup-20261207T000000Z").mkdir()  # no manifest: not complete, left alone
+    (tmp_path / "notes").mkdir()
+    complete = run.complete_backups(str(tmp_path))
+    assert complete == names
+    assert run.to_remove(complete, 2, names[-1]) == names[:3]
+    assert run.to_remove(complete, 0, names[-1]) == []
+    assert run.to_remove(complete, 7, names[-1]) == []
+    assert run.to_remove(complete, 1, names[0]) == names[1:4]
+
+
+def test_a_failed_run_keeps_the_newest_good_backup_in_the_record_and_metrics():
+    good = run.record({}, 100.0, 160.5, {"name": "jhub-backup-20261206T000000Z", "size": 4096}, None)
+    assert good["success"] == 1 and good["last_success_seconds"] == 60.5 and good["last_success_size"] == 4096
+    failed = run.record(good, 200.0, 201.0, None, "the archive container exited 1")
+    assert failed["success"] == 0 and failed["error"] == "the archive container exited 1"
+    assert failed["last_success_ended"] == 160.5 and failed["last_success_name"] == "jhub-backup-20261206T000000Z"
+    text = run.metrics(failed)
+    assert "jhub_backup_last_run_success 0\n" in text
+    assert "jhub_backup_last_run_timestamp_seconds 201.0\n" in text
+    assert "jhub_backup_last_success_timestamp_seconds 160.5\n" in text
+    assert "jhub_backup_last_success_size_bytes 4096\n" in text
+    assert "# TYPE jhub_backup_last_success_duration_seconds gauge\n" in text
+
+
+def test_a_first_run_that_fails_has_no_good_backup_to_report():
+    text = run.metrics(run.record({}, 1.0, 2.0, None, "no engine"))
+    assert "jhub_backup_last_run_success 0" in text
+    assert "last_success" not in text
+
+
+def test_one_run_at_a_time(tmp_path, capsys):
+    config = tmp_path / "backup.json"
+    config.write_text(json.dumps({"root": str(tmp_path / "backups")}))
+    (tmp_path / "backups").mkdir()
+    with open(tmp_path / "backups" / ".lock", "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        assert run.main(["--config", str(config)]) == 1
+    said = json.loads(capsys.readouterr().out)
+    assert said == {"failed": True, "msg": f"another backup is running on this host ({tmp_path}/backups/.lock is held)."}
+    assert not (tmp_path / "backups" / "last-run.json").exists()
+
+
+class StandIn(BaseHTTPRequestHandler):
+    """The hub's users API, as far as the backup uses it: 250 active users (two pages), ann with two servers."""
+
+    servers = {}
+    calls = []
+
+    def log_message(self, *args):  # pylint: disable=arguments-differ
+        pass
+
+    def answer(self, status, body=None):
+        data = json.dumps(body).encode() if body is not None else b""
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):  # noqa: N802 pylint: disable=invalid-name
+        assert self.headers["Authorization"] == "token secret-token"
+        if self.path.startswith("/hub/api/users?"):
+            offset = int(self.path.rsplit("offset=", 1)[1])
+            names = ["ann"] + [f"u{number}" for number in range(249)]
+            items = [{"name": name, "servers": self.servers.get(name, {})} for name in names[offset:offset + 200]]
+            self.answer(200, {"items": items, "_pagination": {"total": len(names)}})
+        else:
+            self.answer(200, {"servers": self.servers.get(self.path.rsplit("/", 1)[1], {})})
+
+    def target(self):
+        """(user, server name) of /hub/api/users/USER/server or .../servers/NAME."""
+        user, name = self.path.removeprefix("/hub/api/users/").split("/", 1)
+        return user, name.removeprefix("servers/") if name != "server" else ""
+
+    def do_DELETE(self):  # noqa: N802 pylint: disable=invalid-name
+        self.calls.append(("DELETE", self.path))
+        user, name = self.target()
+        if user not in self.servers:
+            self.answer(500, {"message": "no such user"})
+            return
+        self.servers[user].pop(name)
+        self.answer(204)
+
+    def do_POST(self):  # noqa: N802 pylint: disable=invalid-name
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.calls.append(("POST", self.path, body))
+        user, name = self.target()
+        self.servers.setdefault(user, {})[name] = {"name": name, "ready": True, "user_options": body}
+        self.answer(201)
+
+
+def test_servers_stopped_and_started_again_with_their_options(tmp_path):
+    StandIn.servers = {"ann": {"": {"name": "", "ready": True, "user_options": {"profile": "large"}},
+                               "work": {"name": "work", "ready": True, "user_options": {}}},
+                       "u210": {"": {"name": "", "ready": True}}, "u3": {"": {"name": "", "ready": True}}}
+    server = ThreadingHTTPServer(("127.0.0.1", 0), StandIn)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    token = tmp_path / "ops.token"
+    token.write_text("secret-token\n")
+    try:
+        hub = run.Hub(f"http://127.0.0.1:{server.server_port}/hub/api", str(token), 10)
+        servers = hub.servers_of({"ann", "u210"})
+        assert sorted((item["user"], item["name"]) for item in servers) == [("ann", ""), ("ann", "work"), ("u210", "")]
+        hub.stop(servers)
+        assert set(StandIn.servers) == {"ann", "u210", "u3"} and not StandIn.servers["ann"] and not StandIn.servers["u210"]
+        hub.start(servers)
+        assert StandIn.servers["ann"][""]["user_options"] == {"profile": "large"}
+        assert ("POST", "/hub/api/users/ann/servers/work", {}) in StandIn.calls
+        with pytest.raises(run.BackupError, match="answered DELETE /users/cy/server with 500"):
+            hub.call("DELETE", "/users/cy/server", accept=(204,))
+    finally:
+        server.shutdown()
