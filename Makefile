@@ -27,8 +27,9 @@ test: lint test-packages ## Run the whole test suite: lint, docs, unit and bad-i
 	pytest $(PYTEST_ARGS)
 
 # Debian packages the suite needs on this machine (installed when missing; root): debootstrap
-# for the Molecule test-host image, busybox-static for the engine scenario's image archive.
-TEST_PACKAGES := debootstrap busybox-static
+# for the Molecule test-host image, busybox-static for the engine scenario's image archive, restic
+# and OpenSSH's client for the off-site backups' unit tests and their SFTP server.
+TEST_PACKAGES := debootstrap busybox-static restic openssh-client
 
 test-packages:
 	@missing=$$(for p in $(TEST_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \

@@ -8,6 +8,7 @@ the real engine and the real hub, is in tests/test_backup_schedule.py.
 from __future__ import annotations
 
 import fcntl
+import os
 import importlib.util
 import json
 import threading
@@ -164,3 +165,41 @@ def test_servers_stopped_and_started_again_with_their_options(tmp_path):
             hub.call("DELETE", "/users/cy/server", accept=(204,))
     finally:
         server.shutdown()
+
+
+def restic_config(tmp_path, password="Restic-Unit-1", repository=None):
+    return {"host": "unit", "restic": {"repository": str(repository or tmp_path / "repo"), "options": [], "cache_dir": str(tmp_path / "cache"),
+                                       "secrets": {"RESTIC_PASSWORD": password}}}
+
+
+def test_restic_makes_a_repository_once_and_refuses_a_wrong_password(tmp_path):
+    assert run.Restic(restic_config(tmp_path)).init() is True
+    assert run.Restic(restic_config(tmp_path)).init() is False
+    config = (tmp_path / "repo" / "config").read_bytes()
+    with pytest.raises(run.BackupError, match="the restic password does not open the repository .*; nothing was changed"):
+        run.Restic(restic_config(tmp_path, password="Wrong-Password-2")).init()
+    # restic cannot tell a server that does not answer from a repository that is not there: init fails.
+    with pytest.raises(run.BackupError, match="the repository could not be made: restic init failed on rest:.*connection refused"):
+        run.Restic(restic_config(tmp_path, repository="rest:http://127.0.0.1:1/")).init()
+    assert (tmp_path / "repo" / "config").read_bytes() == config
+
+
+def test_restic_snapshots_are_incremental_tagged_and_kept_per_volume(tmp_path):
+    restic = run.Restic(restic_config(tmp_path))
+    restic.init()
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "big.bin").write_bytes(os.urandom(4 << 20))
+    first = restic.backup([str(home)], ["kind:user", "user:ann", "backup:one"])
+    (home / "note.txt").write_text("new\n")
+    second = restic.backup([str(home)], ["kind:user", "user:ann", "backup:two"])
+    assert first["data_added"] > 4 << 20 and second["data_added"] < 64 << 10, (first, second)
+    state = tmp_path / "hub-state.tar.zst"
+    for name in ("one", "two", "three"):
+        state.write_bytes(name.encode() * 1000)
+        restic.backup([], ["kind:hub-state", f"backup:{name}"], str(state), "/jhub-docker/hub-state.tar.zst")
+    assert [snapshot["paths"] for snapshot in restic.snapshots(["kind:hub-state"])] == [["/jhub-docker/hub-state.tar.zst"]] * 3
+    restic.forget(2)
+    assert {tag for snapshot in restic.snapshots(["user:ann"]) for tag in snapshot["tags"]} >= {"backup:one", "backup:two"}
+    kept = sorted(tag for snapshot in restic.snapshots(["kind:hub-state"]) for tag in snapshot["tags"] if tag.startswith("backup:"))
+    assert kept == ["backup:three", "backup:two"]

@@ -538,8 +538,20 @@ def _swarm_state():
                                                "set jupyterhub_backup_schedule_cron too"], None),
     ({"jupyterhub_backup_schedule": "daily", "jupyterhub_backup_schedule_cron": "15 3 * * *", "jupyterhub_admin_password": "Swarm-Schedule-1"},
      ["jupyterhub_backup_schedule on a swarm backs up the hub's host alone"], SWARM_GROUPS),
+    ({"jupyterhub_backup_schedule": "daily", "jupyterhub_backup_schedule_cron": "15 3 * * *",
+      "jupyterhub_backup_restic_repository": "ftp://backup.example.org/jhub", "jupyterhub_backup_restic_password": "Restic-1"},
+     ["jupyterhub_backup_restic_repository: 'ftp://backup.example.org/jhub' is neither an absolute path nor a repository"], None),
+    ({"jupyterhub_backup_schedule": "daily", "jupyterhub_backup_schedule_cron": "15 3 * * *",
+      "jupyterhub_backup_restic_repository": "sftp:backup@example.org:/jhub"},
+     ["jupyterhub_backup_restic_repository is set without jupyterhub_backup_restic_password"], None),
+    ({"jupyterhub_backup_restic_repository": "/srv/restic", "jupyterhub_backup_restic_password": "Restic-1"},
+     ["jupyterhub_backup_restic_repository is set without jupyterhub_backup_schedule"], None),
+    ({"jupyterhub_backup_schedule": "daily", "jupyterhub_backup_schedule_cron": "15 3 * * *", "jupyterhub_backup_restic_password": "R-1",
+      "jupyterhub_backup_restic_repository": "s3:s3.example.org/jhub", "jupyterhub_backup_restic_environment": {"aws key": "x"}},
+     ["jupyterhub_backup_restic_environment maps variable names (capitals, digits, _) to strings", '"aws key"'], None),
 ], ids=["spawner-choice", "swarm-without-workers", "https-before-the-engine", "swarm-bridge", "schedule-calendar",
-        "schedule-keep-0", "schedule-cron", "schedule-no-cron-here", "schedule-swarm"])
+        "schedule-keep-0", "schedule-cron", "schedule-no-cron-here", "schedule-swarm", "restic-scheme", "restic-no-password",
+        "restic-no-schedule", "restic-environment"])
 def test_site_refuses_before_anything_changes(unchanged_host, tmp_path, extra_vars, words, groups):
     before = _swarm_state()
     args = local_inventory(tmp_path / "inventory.yml", groups) if groups else []

@@ -3,7 +3,10 @@
 Installed by the jhub.docker jupyterhub_backup role (tasks_from schedule) with its settings in a JSON
 file (root's, 0600), and run by a systemd timer or, on a host without systemd, by cron:
 
-  jhub-backup-run [--config /etc/jhub-docker/backup.json]
+  jhub-backup-run [--config FILE] [backup]          the backup (and its off-site copy, with restic)
+  jhub-backup-run [--config FILE] restic-init       make the restic repository when there is none
+  jhub-backup-run [--config FILE] restic-check      check the restic repository (recorded like a backup)
+  jhub-backup-run [--config FILE] restore-restic --user NAME [--backup NAME] [--volume VOLUME]
 
 It makes the same backup as playbooks/backup.yml on a single host, in the same layout (a timestamped
 directory with manifest.json and SHA256SUMS, built in NAME.partial and renamed when complete; the
@@ -12,10 +15,16 @@ restores either. It finds the users' volumes by the spawner's naming and the sha
 label, stops the users' servers through the hub's REST API first when asked (and starts them again,
 also after a failure), then keeps the newest `keep` backups.
 
+With a restic repository in the settings, the backup is also copied off-site, while the servers are still
+stopped: a snapshot of each volume's files (restic reads them in the volume's directory on this host, and
+skips the files unchanged since the last snapshot), and of the hub state's archive and the manifest, all
+tagged by kind, user, volume and backup; then restic keeps the newest `keep` snapshots of each. A failed
+off-site copy keeps the local backup, and the run is failed.
+
 Every run, good or failed, is recorded: ROOT/last-run.json, and node-exporter's textfile collector
-format in METRICS_DIR/jhub_backup.prom (the newest good backup's time, size and duration stay there
+format in METRICS_DIR/jhub_backup.prom (the newest good backup's and off-site copy's figures stay there
 after a failed run). Prints one JSON line; exits 1 on failure, so that the journal or cron shows it.
-Only the standard library and the docker command line are used: this runs with the host's python3.
+Only the standard library and the docker and restic command lines are used: this runs with the host's python3.
 """
 
 import argparse
@@ -24,8 +33,10 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -173,6 +184,88 @@ def archive(config, partial, users, shared):
     return result
 
 
+class Restic:
+    """restic (the host's) with the repository, its password and the backend's variables of the settings."""
+
+    def __init__(self, config):
+        self.config = config["restic"]
+        self.host = config["host"]
+        # The password and the backend's variables: from the secrets file (root's, 0600), or given with the
+        # settings on standard input (the role's first check of a repository, before it writes any file).
+        secrets = self.config.get("secrets") or read_json(self.config["secrets_file"])
+        self.env = dict(os.environ, RESTIC_REPOSITORY=self.config["repository"], RESTIC_CACHE_DIR=self.config["cache_dir"], **secrets)
+
+    def run(self, *args, what="restic", check=True, stdin=None):
+        options = [option for value in self.config["options"] for option in ("-o", value)]
+        done = subprocess.run(["restic", *options, *args], env=self.env, stdin=stdin, capture_output=True, text=True, check=False)
+        if check and done.returncode != 0:
+            raise BackupError(f"{what}: restic {args[0]} failed on {self.config['repository']}: {done.stderr.strip()[-1500:]}")
+        return done
+
+    def init(self):
+        """Make the repository when there is none; True when made. A wrong password is refused, not re-made."""
+        done = self.run("cat", "config", check=False)
+        if done.returncode == 0:
+            return False
+        if "wrong password" in done.stderr:
+            raise BackupError(f"the restic password does not open the repository {self.config['repository']} "
+                              "(restic: wrong password or no key found); nothing was changed.")
+        if "Is there a repository at the following location?" not in done.stderr and "does not exist" not in done.stderr:
+            raise BackupError(f"restic cannot reach the repository {self.config['repository']}: {done.stderr.strip()[-1500:]}")
+        self.run("init", what="the repository could not be made")
+        return True
+
+    def backup(self, paths, tags, stdin_from=None, stdin_name=None):
+        """One snapshot of PATHS (or of the file STDIN_FROM as STDIN_NAME), tagged; restic's summary of it."""
+        args = ["backup", "--json", "--host", self.host, *(f"--tag={tag}" for tag in ["jhub-docker", *tags])]
+        if stdin_from:
+            with open(stdin_from, "rb") as handle:
+                done = self.run(*args, "--stdin", "--stdin-filename", stdin_name, check=False, stdin=handle)
+        else:
+            done = self.run(*args, "--", *paths, check=False)
+        summary = [json.loads(line) for line in done.stdout.splitlines() if '"summary"' in line]
+        if done.returncode != 0 or not summary:
+            raise BackupError(f"restic backup of {stdin_name or ', '.join(paths)} failed: {done.stderr.strip()[-1500:]}")
+        return summary[-1]
+
+    def snapshots(self, tags):
+        return json.loads(self.run("snapshots", "--json", "--host", self.host, "--tag", ",".join(["jhub-docker", *tags])).stdout or "[]")
+
+    def forget(self, keep):
+        """Keep the newest KEEP snapshots of each volume and of the hub state; the data of the rest goes (prune)."""
+        self.run("forget", "--host", self.host, "--tag", "jhub-docker", "--group-by", "host,paths", "--keep-last", str(keep), "--prune")
+
+
+def mountpoints(volumes):
+    """{volume: its directory on this host} (local volumes: restic reads and writes their files there)."""
+    if not volumes:
+        return {}
+    found = json.loads(docker("volume", "inspect", *volumes))
+    return {item["Name"]: item["Mountpoint"] for item in found}
+
+
+def offsite(config, name, final, users, shared, manifest):
+    """Snapshots of the users' and shared volumes (their files, so that unchanged files cost nothing) and of the
+    hub state's archive with the manifest (stable names, so that retention sees one series of each)."""
+    restic = Restic(config)
+    restic.init()
+    added, snapshots = 0, 0
+    paths = mountpoints(list(users.values()) + shared)
+    for user, volume in users.items():
+        added += restic.backup([paths[volume]], ["kind:user", f"user:{user}", f"volume:{volume}", f"backup:{name}"])["data_added"]
+        snapshots += 1
+    for volume in shared:
+        added += restic.backup([paths[volume]], ["kind:shared", f"volume:{volume}", f"backup:{name}"])["data_added"]
+        snapshots += 1
+    for item in manifest["archives"]:
+        if item["kind"] == "hub-state":
+            added += restic.backup([], ["kind:hub-state", f"backup:{name}"], os.path.join(final, item["file"]), f"/jhub-docker/{item['file']}")["data_added"]
+            snapshots += 1
+    added += restic.backup([], ["kind:manifest", f"backup:{name}"], os.path.join(final, "manifest.json"), "/jhub-docker/manifest.json")["data_added"]
+    restic.forget(config["keep"])
+    return {"repository": config["restic"]["repository"], "snapshots": snapshots + 1, "data_added": added}
+
+
 def write(path, text, mode=0o600):
     """Write PATH whole or not at all (a temporary file renamed), with MODE."""
     temporary = f"{path}.tmp"
@@ -193,23 +286,31 @@ def backup(config, now):
         raise BackupError(f"{final} exists already; run the backup again in a second.")
     hub = Hub(config["api"], config["token_file"], config["timeout"]) if config["stop_servers"] else None
     stopped = hub.servers_of({user.split("--")[0] for user in users}) if hub else []
+    copy = None
     try:
-        os.mkdir(partial, 0o700)
-        if stopped:
-            hub.stop(stopped)
-        result = archive(config, partial, users, shared)
-        archives = [dict(item, node=config["host"]) for item in result["archives"]]
-        manifest = {"format": "jhub.docker backup", "format_version": 1, "name": name,
-                    "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)), "host": config["host"],
-                    "jupyterhub_version": next((item["jupyterhub_version"] for item in archives if item.get("jupyterhub_version")), None),
-                    "jupyterhub_image": config["image"], "user_volume": config["user_volume"],
-                    "archive_seconds": result["seconds"], "archives": archives}
-        write(os.path.join(partial, "manifest.json"), json.dumps(manifest, indent=4) + "\n")
-        write(os.path.join(partial, "SHA256SUMS"), "".join(f"{item['sha256']}  {item['file']}\n" for item in archives))
-        os.rename(partial, final)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
+        try:
+            os.mkdir(partial, 0o700)
+            if stopped:
+                hub.stop(stopped)
+            result = archive(config, partial, users, shared)
+            archives = [dict(item, node=config["host"]) for item in result["archives"]]
+            manifest = {"format": "jhub.docker backup", "format_version": 1, "name": name,
+                        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)), "host": config["host"],
+                        "jupyterhub_version": next((item["jupyterhub_version"] for item in archives if item.get("jupyterhub_version")), None),
+                        "jupyterhub_image": config["image"], "user_volume": config["user_volume"],
+                        "archive_seconds": result["seconds"], "archives": archives}
+            write(os.path.join(partial, "manifest.json"), json.dumps(manifest, indent=4) + "\n")
+            write(os.path.join(partial, "SHA256SUMS"), "".join(f"{item['sha256']}  {item['file']}\n" for item in archives))
+            os.rename(partial, final)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+        # The off-site copy while the servers are still stopped; its failure keeps the local backup.
+        if config.get("restic"):
+            try:
+                copy = dict(offsite(config, name, final, users, shared, manifest), success=1)
+            except (BackupError, OSError, ValueError, KeyError) as failure:
+                copy = {"repository": config["restic"]["repository"], "success": 0, "error": str(failure)}
     finally:
         if stopped:
             hub.start(stopped)
@@ -219,33 +320,46 @@ def backup(config, now):
     return {"name": name, "archives": len(archives), "size": sum(item["size"] for item in archives),
             "users": sorted(users), "shared": shared, "hub_state": config["hub_state"],
             "servers_stopped": [f"{server['user']}/{server['name']}" for server in stopped], "removed": removed,
-            "warnings": [item["warning"] for item in archives if item.get("warning")]}
+            "warnings": [item["warning"] for item in archives if item.get("warning")], "offsite": copy}
 
 
 METRICS = (
-    ("jhub_backup_last_run_success", "Whether the last backup run succeeded (1) or failed (0).", "success"),
+    ("jhub_backup_last_run_success", "Whether the last backup run succeeded (1) or failed (0), its off-site copy included.", "success"),
     ("jhub_backup_last_run_timestamp_seconds", "When the last backup run ended (Unix time).", "ended"),
     ("jhub_backup_last_success_timestamp_seconds", "When the newest good backup ended (Unix time).", "last_success_ended"),
     ("jhub_backup_last_success_size_bytes", "Size of the newest good backup's archives.", "last_success_size"),
     ("jhub_backup_last_success_duration_seconds", "How long the newest good backup took.", "last_success_seconds"),
+    ("jhub_backup_last_offsite_success_timestamp_seconds", "When the newest good off-site copy (restic) ended (Unix time).",
+     "last_offsite_ended"),
+    ("jhub_backup_last_offsite_added_bytes", "Data the newest good off-site copy added to the restic repository.", "last_offsite_added"),
 )
+LOCAL = ("last_success_ended", "last_success_size", "last_success_seconds", "last_success_name")
+OFFSITE = ("last_offsite_ended", "last_offsite_added")
 
 
 def record(previous, started, ended, summary, error):
-    """This run's record; the newest good backup's figures carried over from PREVIOUS after a failure."""
-    entry = {"success": int(error is None), "started": round(started, 3), "ended": round(ended, 3), "error": error}
+    """This run's record. The newest good backup's and off-site copy's figures are carried over from PREVIOUS
+    when this run did not make one; a run is good when its backup and its off-site copy (if any) are."""
+    copy = (summary or {}).get("offsite")
+    failed_copy = copy is not None and not copy["success"]
+    entry = {"success": int(error is None and not failed_copy), "started": round(started, 3), "ended": round(ended, 3),
+             "error": error or (f"the off-site copy failed: {copy['error']}" if failed_copy else None)}
     if error is None:
         entry.update(last_success_ended=entry["ended"], last_success_size=summary["size"], last_success_seconds=round(ended - started, 3),
                      last_success_name=summary["name"], summary=summary)
     else:
-        entry.update({key: previous.get(key) for key in ("last_success_ended", "last_success_size", "last_success_seconds", "last_success_name")})
+        entry.update({key: previous.get(key) for key in LOCAL})
+    if copy and copy["success"]:
+        entry.update(last_offsite_ended=entry["ended"], last_offsite_added=copy["data_added"])
+    else:
+        entry.update({key: previous.get(key) for key in OFFSITE})
     return entry
 
 
-def metrics(entry):
+def metrics(entry, table=METRICS):
     """ENTRY in node-exporter's textfile format; a figure never recorded is left out."""
     lines = []
-    for metric, text, key in METRICS:
+    for metric, text, key in table:
         if entry.get(key) is not None:
             lines += [f"# HELP {metric} {text}", f"# TYPE {metric} gauge", f"{metric} {entry[key]}"]
     return "\n".join(lines) + "\n"
@@ -259,36 +373,131 @@ def read_json(path):
         return json.load(handle)
 
 
+def restore_restic(config, user, backup_name, volume):
+    """Restore USER's volume (or VOLUME) from the newest restic snapshot of it (of the backup BACKUP_NAME if given).
+
+    As the helper restores an archive: refused while a running container uses the volume; the snapshot is
+    restored (and its files verified by restic) into a new directory in the volume, and only then replaces
+    the volume's content, its root taking the snapshot's owner and mode. On any failure, the volume is as it was.
+    """
+    restic = Restic(config)
+    snapshots = restic.snapshots(["kind:user", f"user:{user}"] + ([f"backup:{backup_name}"] if backup_name else []))
+    if not snapshots:
+        raise BackupError(f"no restic snapshot of {user}'s volume{f' from {backup_name}' if backup_name else ''} for the host "
+                          f"{config['host']} in {config['restic']['repository']}; nothing was changed.")
+    snapshot = max(snapshots, key=lambda item: item["time"])
+    volume = volume or config["user_volume"].replace("{username}", user)
+    running = docker("ps", "--filter", f"volume={volume}", "--format", "{{.Names}}").split()
+    if running:
+        raise BackupError(f"{volume} is in use by {', '.join(running)}: stop it first; nothing was changed.")
+    docker("volume", "create", volume)
+    dest = mountpoints([volume])[volume]
+    staging = tempfile.mkdtemp(prefix=".jhub-restore-", dir=dest)
+    try:
+        restic.run("restore", snapshot["id"], "--target", staging, "--verify", what=f"the restore of {user}")
+        source = staging + snapshot["paths"][0]
+        for name in os.listdir(dest):
+            if os.path.join(dest, name) != staging:
+                remove(os.path.join(dest, name))
+        for name in os.listdir(source):
+            os.rename(os.path.join(source, name), os.path.join(dest, name))
+        root = os.lstat(source)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    shutil.rmtree(staging)
+    os.chown(dest, root.st_uid, root.st_gid)
+    os.chmod(dest, stat.S_IMODE(root.st_mode))
+    return {"changed": True, "user": user, "volume": volume, "snapshot": snapshot["short_id"],
+            "backup": next((tag[7:] for tag in snapshot.get("tags", []) if tag.startswith("backup:")), None)}
+
+
+def remove(path):
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+
+
+def run_backup(config):
+    """The scheduled backup, recorded for monitoring; (exit status, what to print)."""
+    started, summary, error = time.time(), None, None
+    try:
+        summary = backup(config, started)
+    except (BackupError, OSError, subprocess.SubprocessError, ValueError, KeyError) as failure:
+        error = str(failure) or type(failure).__name__
+    last = os.path.join(config["root"], "last-run.json")
+    entry = record(read_json(last), started, time.time(), summary, error)
+    write(last, json.dumps(entry, indent=2) + "\n")
+    write_metrics(config, "jhub_backup.prom", metrics(entry))
+    if error:
+        return 1, {"failed": True, "msg": f"The backup failed, nothing half-made is kept: {error}"}
+    if not entry["success"]:
+        return 1, dict(summary, failed=True, msg=f"The backup {summary['name']} was made here, but {entry['error']}")
+    return 0, dict(summary, changed=True)
+
+
+def run_check(config):
+    """restic check of the repository, recorded for monitoring."""
+    try:
+        Restic(config).run("check", what="the repository's check")
+        error = None
+    except BackupError as failure:
+        error = str(failure)
+    write_metrics(config, "jhub_backup_restic_check.prom", metrics({"success": int(error is None), "ended": round(time.time(), 3)}, (
+        ("jhub_backup_restic_check_success", "Whether the last restic check of the repository passed (1) or not (0).", "success"),
+        ("jhub_backup_restic_check_timestamp_seconds", "When the last restic check ended (Unix time).", "ended"))))
+    return (1, {"failed": True, "msg": error}) if error else (0, {"changed": False, "msg": "restic check passed."})
+
+
+def write_metrics(config, name, text):
+    if config.get("metrics_dir"):
+        os.makedirs(config["metrics_dir"], mode=0o755, exist_ok=True)
+        write(os.path.join(config["metrics_dir"], name), text, mode=0o644)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="/etc/jhub-docker/backup.json")
+    parser.add_argument("--config", default="/srv/jupyterhub/backup.json", help="the settings file; - reads them from standard input")
+    parser.add_argument("command", nargs="?", default="backup", choices=["backup", "restic-init", "restic-check", "restore-restic"])
+    parser.add_argument("--user", help="restore-restic: the user whose volume is restored")
+    parser.add_argument("--backup", default="", help="restore-restic: the backup's name (its snapshots); default the newest")
+    parser.add_argument("--volume", default="", help="restore-restic: the volume restored into; default the user's own")
     args = parser.parse_args(argv)
-    if not os.path.isfile(args.config):
+    if args.config == "-":
+        config = json.load(sys.stdin)
+    elif os.path.isfile(args.config):
+        config = read_json(args.config)
+    else:
         print(json.dumps({"failed": True, "msg": f"{args.config}: no such settings file; playbooks/site.yml writes it "
                                                  "when jupyterhub_backup_schedule is set."}))
         return 1
-    config = read_json(args.config)
+    if args.command == "restore-restic" and not args.user:
+        parser.error("restore-restic needs --user")
+    if args.command != "backup" and not config.get("restic"):
+        print(json.dumps({"failed": True, "msg": f"{args.command}: no restic repository is set (jupyterhub_backup_restic_repository)."}))
+        return 1
     os.makedirs(config["root"], mode=0o700, exist_ok=True)
-    started, summary, error = time.time(), None, None
-    # One backup at a time on this host: a second run waits for nothing, it fails and says why.
+    # One run at a time on this host: a second one waits for nothing, it fails and says why.
     with os.fdopen(os.open(os.path.join(config["root"], ".lock"), os.O_WRONLY | os.O_CREAT, 0o600), "w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             print(json.dumps({"failed": True, "msg": f"another backup is running on this host ({config['root']}/.lock is held)."}))
             return 1
-        try:
-            summary = backup(config, started)
-        except (BackupError, OSError, subprocess.SubprocessError, ValueError, KeyError) as failure:
-            error = str(failure) or type(failure).__name__
-        last = os.path.join(config["root"], "last-run.json")
-        entry = record(read_json(last), started, time.time(), summary, error)
-        write(last, json.dumps(entry, indent=2) + "\n")
-        if config.get("metrics_dir"):
-            os.makedirs(config["metrics_dir"], mode=0o755, exist_ok=True)
-            write(os.path.join(config["metrics_dir"], "jhub_backup.prom"), metrics(entry), mode=0o644)
-    print(json.dumps({"failed": True, "msg": f"The backup failed, nothing half-made is kept: {error}"} if error else dict(summary, changed=True)))
-    return 1 if error else 0
+        if args.command == "backup":
+            status, said = run_backup(config)
+        elif args.command == "restic-check":
+            status, said = run_check(config)
+        else:
+            try:
+                said = ({"changed": Restic(config).init()} if args.command == "restic-init"
+                        else restore_restic(config, args.user, args.backup, args.volume))
+                status = 0
+            except (BackupError, OSError, subprocess.SubprocessError, ValueError, KeyError) as failure:
+                status, said = 1, {"failed": True, "msg": str(failure)}
+    print(json.dumps(said))
+    return status
 
 
 if __name__ == "__main__":
