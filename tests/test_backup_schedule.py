@@ -10,7 +10,8 @@ checks the systemd timer). The test runs a job's own command line as cron would,
   copies them to the SFTP repository, and starts the server again; its record and the metrics file say so;
 - a second run adds far less to the repository than the first (the 20 MB file is not sent again), and
   each run's snapshot is there;
-- a file deleted from the volume comes back from the off-site snapshot, and the local backup restores
+- a file deleted from the volume comes back from the off-site snapshot; a lost local backup's manifest and
+  hub state come back from restic, for playbooks/restore.yml (in check mode); the local backup restores
   with playbooks/restore.yml;
 - a run whose repository cannot be reached makes its local backup and records the run as failed; a run
   that fails (the tool image missing) keeps nothing half-made; both keep the last good figures;
@@ -26,6 +27,7 @@ import os
 import shutil
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -182,6 +184,30 @@ def test_a_deleted_file_comes_back_from_the_off_site_snapshot(admin):
     admin.start_server("admin")
 
 
+def test_a_lost_backup_comes_back_from_restic_for_the_playbook_to_restore_the_hub_state(admin):
+    command = cron_commands()[0].split(" >>")[0].split() + ["fetch-restic"]
+    name = backups()[-1]
+    aside = BACKUPS / "aside"
+    (BACKUPS / name).rename(aside)
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and json.loads(done.stdout)["backup"] == name, done.stdout + done.stderr
+    assert (BACKUPS / name / "manifest.json").is_file() and stat.S_IMODE((BACKUPS / name).stat().st_mode) == 0o700
+    assert subprocess.run(["sha256sum", "--check", "--strict", "SHA256SUMS"], cwd=BACKUPS / name, capture_output=True, check=False).returncode == 0
+    again = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert again.returncode == 1 and "exists already" in again.stdout, again.stdout
+    # Check mode: the archive's SHA-256 against the manifest, and what would be restored, without stopping the hub.
+    result = run_playbook("playbooks/restore.yml", {"jupyterhub_backup_root": str(BACKUPS), "jupyterhub_backup_name": name,
+                                                    "jupyterhub_backup_restore_hub_state": True}, "--check")
+    (OUTPUT / "schedule-restore-hub-state-check.log").write_text(result.stdout)
+    assert result.returncode == 0 and "hub state" in result.stdout, result.stdout[-3000:]
+    # The user's archive is not in restic (its volume's files are): a restore of the user from this copy is refused.
+    result = run_playbook("playbooks/restore.yml", {"jupyterhub_backup_root": str(BACKUPS), "jupyterhub_backup_name": name,
+                                                    "jupyterhub_backup_restore_users": ["admin"]}, "--check")
+    assert result.returncode != 0 and "archive user-admin.tar.zst is missing" in result.stdout, result.stdout[-3000:]
+    shutil.rmtree(BACKUPS / name)
+    aside.rename(BACKUPS / name)
+
+
 def test_the_local_backup_restores_with_the_playbook(admin):
     result = run_playbook("playbooks/restore.yml", {"jupyterhub_backup_root": str(BACKUPS), "jupyterhub_backup_name": backups()[-1],
                                                     "jupyterhub_backup_restore_users": ["admin"],
@@ -196,6 +222,7 @@ def run_with(tmp_path: Path, **changes) -> dict:
     settings = json.loads(SETTINGS.read_text())
     changed = tmp_path / "backup.json"
     changed.write_text(json.dumps({**settings, **changes}))
+    time.sleep(1.05)  # a backup's name has the second it starts in: another run's second
     return run_as_cron(cron_commands()[0].replace(str(SETTINGS), str(changed)))
 
 

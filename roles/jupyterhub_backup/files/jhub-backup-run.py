@@ -7,6 +7,7 @@ file (root's, 0600), and run by a systemd timer or, on a host without systemd, b
   jhub-backup-run [--config FILE] restic-init       make the restic repository when there is none
   jhub-backup-run [--config FILE] restic-check      check the restic repository (recorded like a backup)
   jhub-backup-run [--config FILE] restore-restic --user NAME [--backup NAME] [--volume VOLUME]
+  jhub-backup-run [--config FILE] fetch-restic [--backup NAME]   a backup's manifest and hub state, from restic
 
 It makes the same backup as playbooks/backup.yml on a single host, in the same layout (a timestamped
 directory with manifest.json and SHA256SUMS, built in NAME.partial and renamed when complete; the
@@ -29,6 +30,7 @@ Only the standard library and the docker and restic command lines are used: this
 
 import argparse
 import fcntl
+import importlib.util
 import json
 import os
 import re
@@ -44,6 +46,13 @@ import urllib.request
 NAME_REGEX = re.compile(r"^jhub-backup-[0-9]{8}T[0-9]{6}Z$")
 HELPER = "jhub-backup-archive"
 CONTAINER_SCRIPT = "/usr/local/lib/jhub-docker/jhub-backup.py"
+
+
+# The helper script (installed beside this program, in the same directory of the repository): its
+# file_sha256() and remove(), as the archives' restores use them.
+_SPEC = importlib.util.spec_from_file_location("jhub_backup", os.path.join(os.path.dirname(os.path.abspath(__file__)), "jhub-backup.py"))
+helper = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(helper)
 
 
 class BackupError(Exception):
@@ -228,6 +237,22 @@ class Restic:
             raise BackupError(f"restic backup of {stdin_name or ', '.join(paths)} failed: {done.stderr.strip()[-1500:]}")
         return summary[-1]
 
+    def dump(self, snapshot, path, out):
+        """Write the file PATH of SNAPSHOT into OUT (a new file, 0600)."""
+        options = [option for value in self.config["options"] for option in ("-o", value)]
+        with os.fdopen(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as handle:
+            done = subprocess.run(["restic", *options, "dump", snapshot, path], env=self.env, stdout=handle, stderr=subprocess.PIPE,
+                                  check=False)
+        if done.returncode != 0:
+            raise BackupError(f"restic dump of {path} failed: {done.stderr.decode(errors='replace').strip()[-1500:]}")
+
+    def newest(self, tags, what):
+        """The newest snapshot with TAGS; BackupError naming WHAT when there is none."""
+        found = self.snapshots(tags)
+        if not found:
+            raise BackupError(f"no restic snapshot of {what} for the host {self.host} in {self.config['repository']}; nothing was changed.")
+        return max(found, key=lambda item: item["time"])
+
     def snapshots(self, tags):
         return json.loads(self.run("snapshots", "--json", "--host", self.host, "--tag", ",".join(["jhub-docker", *tags])).stdout or "[]")
 
@@ -247,6 +272,7 @@ def mountpoints(volumes):
 def offsite(config, name, final, users, shared, manifest):
     """Snapshots of the users' and shared volumes (their files, so that unchanged files cost nothing) and of the
     hub state's archive with the manifest (stable names, so that retention sees one series of each)."""
+    started = time.monotonic()
     restic = Restic(config)
     restic.init()
     added, snapshots = 0, 0
@@ -263,7 +289,8 @@ def offsite(config, name, final, users, shared, manifest):
             snapshots += 1
     added += restic.backup([], ["kind:manifest", f"backup:{name}"], os.path.join(final, "manifest.json"), "/jhub-docker/manifest.json")["data_added"]
     restic.forget(config["keep"])
-    return {"repository": config["restic"]["repository"], "snapshots": snapshots + 1, "data_added": added}
+    return {"repository": config["restic"]["repository"], "snapshots": snapshots + 1, "data_added": added,
+            "seconds": round(time.monotonic() - started, 3)}
 
 
 def write(path, text, mode=0o600):
@@ -381,11 +408,8 @@ def restore_restic(config, user, backup_name, volume):
     the volume's content, its root taking the snapshot's owner and mode. On any failure, the volume is as it was.
     """
     restic = Restic(config)
-    snapshots = restic.snapshots(["kind:user", f"user:{user}"] + ([f"backup:{backup_name}"] if backup_name else []))
-    if not snapshots:
-        raise BackupError(f"no restic snapshot of {user}'s volume{f' from {backup_name}' if backup_name else ''} for the host "
-                          f"{config['host']} in {config['restic']['repository']}; nothing was changed.")
-    snapshot = max(snapshots, key=lambda item: item["time"])
+    snapshot = restic.newest(["kind:user", f"user:{user}"] + ([f"backup:{backup_name}"] if backup_name else []),
+                             f"{user}'s volume" + (f" from {backup_name}" if backup_name else ""))
     volume = volume or config["user_volume"].replace("{username}", user)
     running = docker("ps", "--filter", f"volume={volume}", "--format", "{{.Names}}").split()
     if running:
@@ -398,7 +422,7 @@ def restore_restic(config, user, backup_name, volume):
         source = staging + snapshot["paths"][0]
         for name in os.listdir(dest):
             if os.path.join(dest, name) != staging:
-                remove(os.path.join(dest, name))
+                helper.remove(os.path.join(dest, name))
         for name in os.listdir(source):
             os.rename(os.path.join(source, name), os.path.join(dest, name))
         root = os.lstat(source)
@@ -412,11 +436,34 @@ def restore_restic(config, user, backup_name, volume):
             "backup": next((tag[7:] for tag in snapshot.get("tags", []) if tag.startswith("backup:")), None)}
 
 
-def remove(path):
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path)
-    else:
-        os.unlink(path)
+def fetch_restic(config, backup_name):
+    """Make the backup BACKUP_NAME (default: the newest) under the backup root again from its restic snapshots: its
+    manifest and its hub state's archive, checked against the manifest's SHA-256, so that playbooks/restore.yml
+    restores the hub state after the host and its local backups are lost. The users' volumes: restore-restic."""
+    restic = Restic(config)
+    manifest_snapshot = restic.newest(["kind:manifest"] + ([f"backup:{backup_name}"] if backup_name else []),
+                                      f"the backup {backup_name}" if backup_name else "a backup")
+    name = next(tag[7:] for tag in manifest_snapshot["tags"] if tag.startswith("backup:"))
+    final, partial = os.path.join(config["root"], name), os.path.join(config["root"], name + ".partial")
+    if os.path.exists(final):
+        raise BackupError(f"{final} exists already: it is here, nothing to fetch.")
+    os.mkdir(partial, 0o700)
+    try:
+        restic.dump(manifest_snapshot["id"], "/jhub-docker/manifest.json", os.path.join(partial, "manifest.json"))
+        manifest = read_json(os.path.join(partial, "manifest.json"))
+        archives = [item for item in manifest["archives"] if item["kind"] == "hub-state"]
+        for item in archives:
+            state = restic.newest(["kind:hub-state", f"backup:{name}"], f"the hub state of {name}")
+            restic.dump(state["id"], f"/jhub-docker/{item['file']}", os.path.join(partial, item["file"]))
+            digest = helper.file_sha256(os.path.join(partial, item["file"]))
+            if digest != item["sha256"]:
+                raise BackupError(f"{item['file']} from restic is damaged: sha256 {digest}, the manifest says {item['sha256']}.")
+        write(os.path.join(partial, "SHA256SUMS"), "".join(f"{item['sha256']}  {item['file']}\n" for item in archives))
+        os.rename(partial, final)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return {"changed": True, "backup": name, "dir": final, "archives": [item["file"] for item in archives]}
 
 
 def run_backup(config):
@@ -459,9 +506,10 @@ def write_metrics(config, name, text):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="/srv/jupyterhub/backup.json", help="the settings file; - reads them from standard input")
-    parser.add_argument("command", nargs="?", default="backup", choices=["backup", "restic-init", "restic-check", "restore-restic"])
+    parser.add_argument("command", nargs="?", default="backup",
+                        choices=["backup", "restic-init", "restic-check", "restore-restic", "fetch-restic"])
     parser.add_argument("--user", help="restore-restic: the user whose volume is restored")
-    parser.add_argument("--backup", default="", help="restore-restic: the backup's name (its snapshots); default the newest")
+    parser.add_argument("--backup", default="", help="restore-restic, fetch-restic: the backup's name (its snapshots); default the newest")
     parser.add_argument("--volume", default="", help="restore-restic: the volume restored into; default the user's own")
     args = parser.parse_args(argv)
     if args.config == "-":
@@ -491,8 +539,12 @@ def main(argv=None):
             status, said = run_check(config)
         else:
             try:
-                said = ({"changed": Restic(config).init()} if args.command == "restic-init"
-                        else restore_restic(config, args.user, args.backup, args.volume))
+                if args.command == "restic-init":
+                    said = {"changed": Restic(config).init()}
+                elif args.command == "fetch-restic":
+                    said = fetch_restic(config, args.backup)
+                else:
+                    said = restore_restic(config, args.user, args.backup, args.volume)
                 status = 0
             except (BackupError, OSError, subprocess.SubprocessError, ValueError, KeyError) as failure:
                 status, said = 1, {"failed": True, "msg": str(failure)}
