@@ -64,6 +64,7 @@ def settings() -> Path:
                          "cache_dir": str(WORK / "cache")}}
     path = WORK / "backup.json"
     path.write_text(json.dumps(config))
+    run(["/usr/bin/python3", str(PROGRAM), "--config", str(path), "restic-init"])  # as the role does
     return path
 
 

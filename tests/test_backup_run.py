@@ -153,7 +153,7 @@ def test_servers_stopped_and_started_again_with_their_options(tmp_path):
     token = tmp_path / "ops.token"
     token.write_text("secret-token\n")
     try:
-        hub = run.Hub(f"http://127.0.0.1:{server.server_port}/hub/api", str(token), 10)
+        hub = run.hub_api.HubApi(f"http://127.0.0.1:{server.server_port}/hub/api", token.read_text(), 10)
         servers = hub.servers_of({"ann", "u210"})
         assert sorted((item["user"], item["name"]) for item in servers) == [("ann", ""), ("ann", "work"), ("u210", "")]
         hub.stop(servers)
@@ -161,7 +161,7 @@ def test_servers_stopped_and_started_again_with_their_options(tmp_path):
         hub.start(servers)
         assert StandIn.servers["ann"][""]["user_options"] == {"profile": "large"}
         assert ("POST", "/hub/api/users/ann/servers/work", {}) in StandIn.calls
-        with pytest.raises(run.BackupError, match="answered DELETE /users/cy/server with 500"):
+        with pytest.raises(run.hub_api.HubApiError, match="DELETE /users/cy/server: HTTP 500"):
             hub.call("DELETE", "/users/cy/server", accept=(204,))
     finally:
         server.shutdown()
@@ -194,12 +194,12 @@ def test_restic_snapshots_are_incremental_tagged_and_kept_per_volume(tmp_path):
     (home / "note.txt").write_text("new\n")
     second = restic.backup([str(home)], ["kind:user", "user:ann", "backup:two"])
     assert first["data_added"] > 4 << 20 and second["data_added"] < 64 << 10, (first, second)
-    state = tmp_path / "hub-state.tar.zst"
+    staging = tmp_path / ".offsite"
+    staging.mkdir()
     for name in ("one", "two", "three"):
-        state.write_bytes(name.encode() * 1000)
-        restic.backup([], ["kind:hub-state", f"backup:{name}"], str(state), "/jhub-docker/hub-state.tar.zst")
-    assert [snapshot["paths"] for snapshot in restic.snapshots(["kind:hub-state"])] == [["/jhub-docker/hub-state.tar.zst"]] * 3
+        (staging / "hub-state.tar.zst").write_bytes(name.encode() * 1000)
+        restic.backup([str(staging)], ["kind:backup", f"backup:{name}"])
     restic.forget(2)
     assert {tag for snapshot in restic.snapshots(["user:ann"]) for tag in snapshot["tags"]} >= {"backup:one", "backup:two"}
-    kept = sorted(tag for snapshot in restic.snapshots(["kind:hub-state"]) for tag in snapshot["tags"] if tag.startswith("backup:"))
+    kept = sorted(tag for snapshot in restic.snapshots(["kind:backup"]) for tag in snapshot["tags"] if tag.startswith("backup:"))
     assert kept == ["backup:three", "backup:two"]

@@ -150,7 +150,7 @@ def test_a_run_backs_up_with_the_server_stopped_and_copies_off_site(admin, sftp)
     state = inspect("jupyter-admin")["State"]
     assert state["Running"] and state["StartedAt"] != started
     kinds = {tag for snapshot in snapshots(sftp, f"backup:{backup.name}") for tag in snapshot["tags"] if tag.startswith("kind:")}
-    assert kinds == {"kind:user", "kind:hub-state", "kind:manifest"}
+    assert kinds == {"kind:user", "kind:backup"}
     record = json.loads((BACKUPS / "last-run.json").read_text())
     assert record["success"] == 1 and record["last_success_name"] == backup.name
     assert record["last_success_size"] == sum(archive["size"] for archive in manifest["archives"])
@@ -167,7 +167,7 @@ def test_a_second_run_adds_little_and_the_check_passes(admin, sftp):
     assert said["offsite"]["data_added"] * 20 < first, (said["offsite"]["data_added"], first)
     assert len(snapshots(sftp, "kind:user", "user:admin")) == 2
     checked = run_as_cron(cron_commands()[1])
-    assert checked["status"] == 0 and checked["msg"] == "restic check passed.", checked
+    assert checked["status"] == 0 and checked["msg"] == "restic prune and check passed.", checked
     assert "jhub_backup_restic_check_success 1\n" in (METRICS / "jhub_backup_restic_check.prom").read_text()
 
 

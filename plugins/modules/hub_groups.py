@@ -56,27 +56,14 @@ deleted:
   elements: str
 """
 
-import json
 from urllib.parse import quote
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import fetch_url
+
+from ansible_collections.jhub.docker.plugins.module_utils.hub_api import HubApi, HubApiError
 
 # The property that marks the groups that the role made (load_groups sets it).
 MARKER = ("jhub.docker", "managed")
-
-
-def call(module: AnsibleModule, method: str, path: str, body: dict | None = None) -> dict | list | None:
-    """One request to the hub's API; fails the module, naming the request, on any other answer than 2xx."""
-    headers = {"Authorization": f"token {module.params['token']}", "Accept": "application/json"}
-    if body is not None:
-        headers["Content-Type"] = "application/json"
-    response, info = fetch_url(module, module.params["api_url"].rstrip("/") + path, method=method, headers=headers,
-                               data=json.dumps(body) if body is not None else None)
-    if not 200 <= info["status"] < 300:
-        module.fail_json(msg=f"{method} {path}: HTTP {info['status']} {info.get('body') or info.get('msg', '')}")
-    text = response.read() if response else b""
-    return json.loads(text) if text else None
 
 
 def main() -> None:
@@ -85,8 +72,17 @@ def main() -> None:
                        "groups": {"type": "dict", "default": {}}},
         supports_check_mode=True,
     )
+    try:
+        removed, deleted = apply(module, HubApi(module.params["api_url"], module.params["token"]))
+    except HubApiError as error:
+        module.fail_json(msg=str(error))
+    module.exit_json(changed=bool(removed or deleted), removed=removed, deleted=deleted)
+
+
+def apply(module: AnsibleModule, hub: HubApi) -> tuple[dict, list]:
+    """The members removed from each listed group, and the managed groups deleted (in check mode: to be)."""
     wanted = {name: set(users or []) for name, users in module.params["groups"].items()}
-    existing = {group["name"]: group for group in call(module, "GET", "/groups") or []}
+    existing = {group["name"]: group for group in hub.call("GET", "/groups")[1] or []}
     removed = {}
     for name, members in sorted(wanted.items()):
         if name not in existing:
@@ -98,10 +94,10 @@ def main() -> None:
                      if name not in wanted and group.get("properties", {}).get(MARKER[0]) == MARKER[1])
     if not module.check_mode:
         for name, names in removed.items():
-            call(module, "DELETE", f"/groups/{quote(name, safe='')}/users", {"users": names})
+            hub.call("DELETE", f"/groups/{quote(name, safe='')}/users", {"users": names})
         for name in deleted:
-            call(module, "DELETE", f"/groups/{quote(name, safe='')}")
-    module.exit_json(changed=bool(removed or deleted), removed=removed, deleted=deleted)
+            hub.call("DELETE", f"/groups/{quote(name, safe='')}")
+    return removed, deleted
 
 
 if __name__ == "__main__":

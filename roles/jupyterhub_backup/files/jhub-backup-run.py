@@ -5,7 +5,7 @@ file (root's, 0600), and run by a systemd timer or, on a host without systemd, b
 
   jhub-backup-run [--config FILE] [backup]          the backup (and its off-site copy, with restic)
   jhub-backup-run [--config FILE] restic-init       make the restic repository when there is none
-  jhub-backup-run [--config FILE] restic-check      check the restic repository (recorded like a backup)
+  jhub-backup-run [--config FILE] restic-check      prune and check the restic repository (recorded like a backup)
   jhub-backup-run [--config FILE] restore-restic --user NAME [--backup NAME] [--volume VOLUME]
   jhub-backup-run [--config FILE] fetch-restic [--backup NAME]   a backup's manifest and hub state, from restic
 
@@ -18,9 +18,9 @@ also after a failure), then keeps the newest `keep` backups.
 
 With a restic repository in the settings, the backup is also copied off-site, while the servers are still
 stopped: a snapshot of each volume's files (restic reads them in the volume's directory on this host, and
-skips the files unchanged since the last snapshot), and of the hub state's archive and the manifest, all
-tagged by kind, user, volume and backup; then restic keeps the newest `keep` snapshots of each. A failed
-off-site copy keeps the local backup, and the run is failed.
+skips the files unchanged since the last snapshot), and one of the hub state's archive and the manifest, all
+tagged by kind, user, volume and backup; then restic forgets all but the newest `keep` snapshots of each
+(restic-check prunes their data). A failed off-site copy keeps the local backup, and the run is failed.
 
 Every run, good or failed, is recorded: ROOT/last-run.json, and node-exporter's textfile collector
 format in METRICS_DIR/jhub_backup.prom (the newest good backup's and off-site copy's figures stay there
@@ -40,19 +40,29 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
 NAME_REGEX = re.compile(r"^jhub-backup-[0-9]{8}T[0-9]{6}Z$")
 HELPER = "jhub-backup-archive"
 CONTAINER_SCRIPT = "/usr/local/lib/jhub-docker/jhub-backup.py"
 
 
-# The helper script (installed beside this program, in the same directory of the repository): its
-# file_sha256() and remove(), as the archives' restores use them.
-_SPEC = importlib.util.spec_from_file_location("jhub_backup", os.path.join(os.path.dirname(os.path.abspath(__file__)), "jhub-backup.py"))
-helper = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(helper)
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def load(name, *paths):
+    """The module in the first of PATHS that exists."""
+    path = next(path for path in paths if os.path.isfile(path))
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# The helper script, beside this program (its file_sha256() and remove(), as the archives' restores use them),
+# and the collection's client of the hub's API, installed beside it by the role (in the repository, in
+# plugins/module_utils).
+helper = load("jhub_backup", os.path.join(HERE, "jhub-backup.py"))
+hub_api = load("hub_api", os.path.join(HERE, "hub_api.py"), os.path.join(HERE, "..", "..", "..", "plugins", "module_utils", "hub_api.py"))
 
 
 class BackupError(Exception):
@@ -103,75 +113,6 @@ def to_remove(complete, keep, new):
     return [name for name in (complete[:-keep] if keep and len(complete) > keep else []) if name != new]
 
 
-class Hub:
-    """The hub's REST API with the operations token, for stopping and starting users' servers."""
-
-    def __init__(self, api, token_file, timeout):
-        self.api = api.rstrip("/")
-        with open(token_file, encoding="utf-8") as handle:
-            self.token = handle.read().strip()
-        self.timeout = timeout
-
-    def call(self, method, path, body=None, accept=(200,)):
-        request = urllib.request.Request(self.api + path, method=method, data=None if body is None else json.dumps(body).encode(),
-                                         headers={"Authorization": f"token {self.token}", "Content-Type": "application/json",
-                                                  "Accept": "application/jupyterhub-pagination+json"})
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:  # nosec B310: the hub's own http address
-                status, text = response.status, response.read().decode()
-        except urllib.error.HTTPError as error:
-            status, text = error.code, error.read().decode(errors="replace")
-        except (urllib.error.URLError, OSError) as error:
-            raise BackupError(f"the hub's API at {self.api} did not answer: {error}") from error
-        if status not in accept:
-            raise BackupError(f"the hub's API answered {method} {path} with {status}: {text[:300]}")
-        return status, json.loads(text) if text.strip() else None
-
-    def servers_of(self, users):
-        """The running servers of USERS: [{user, name, user_options}], 200 users a page."""
-        servers, offset = [], 0
-        while True:
-            _status, page = self.call("GET", f"/users?state=active&limit=200&offset={offset}")
-            for user in page["items"]:
-                if user["name"] in users:
-                    servers += [{"user": user["name"], "name": server["name"], "user_options": server.get("user_options") or {}}
-                                for server in (user.get("servers") or {}).values()]
-            offset += 200
-            if offset >= page["_pagination"]["total"]:
-                return servers
-
-    @staticmethod
-    def path(server):
-        return f"/users/{server['user']}/" + (f"servers/{server['name']}" if server["name"] else "server")
-
-    def wait(self, servers, wanted):
-        deadline = time.monotonic() + self.timeout
-        for server in servers:
-            while True:
-                _status, user = self.call("GET", f"/users/{server['user']}")
-                state = (user.get("servers") or {}).get(server["name"])
-                if (state is None) if wanted == "stopped" else (state or {}).get("ready"):
-                    break
-                if time.monotonic() > deadline:
-                    raise BackupError(f"{server['user']}/{server['name']} is not {wanted} after {self.timeout} s.")
-                time.sleep(2)
-
-    def stop(self, servers):
-        for server in servers:
-            self.call("DELETE", self.path(server), accept=(202, 204))
-        self.wait(servers, "stopped")
-
-    def start(self, servers):
-        """Start SERVERS with their options; 400 is one running already, 429 too many pending: again."""
-        deadline = time.monotonic() + self.timeout
-        for server in servers:
-            while self.call("POST", self.path(server), server["user_options"], accept=(201, 202, 400, 429))[0] == 429:
-                if time.monotonic() > deadline:
-                    raise BackupError(f"the hub refused to start {server['user']}/{server['name']} for {self.timeout} s (429).")
-                time.sleep(10)
-        self.wait(servers, "ready")
-
-
 def archive(config, partial, users, shared):
     """Run jhub-backup.py in a one-off container of the hub image, without network; its JSON result."""
     mounts = [f"{volume}:/volumes/{volume}:ro" for volume in list(users.values()) + shared]
@@ -204,9 +145,9 @@ class Restic:
         secrets = self.config.get("secrets") or read_json(self.config["secrets_file"])
         self.env = dict(os.environ, RESTIC_REPOSITORY=self.config["repository"], RESTIC_CACHE_DIR=self.config["cache_dir"], **secrets)
 
-    def run(self, *args, what="restic", check=True, stdin=None):
+    def run(self, *args, what="restic", check=True):
         options = [option for value in self.config["options"] for option in ("-o", value)]
-        done = subprocess.run(["restic", *options, *args], env=self.env, stdin=stdin, capture_output=True, text=True, check=False)
+        done = subprocess.run(["restic", *options, *args], env=self.env, capture_output=True, text=True, check=False)
         if check and done.returncode != 0:
             raise BackupError(f"{what}: restic {args[0]} failed on {self.config['repository']}: {done.stderr.strip()[-1500:]}")
         return done
@@ -224,17 +165,12 @@ class Restic:
         self.run("init", what="the repository could not be made")
         return True
 
-    def backup(self, paths, tags, stdin_from=None, stdin_name=None):
-        """One snapshot of PATHS (or of the file STDIN_FROM as STDIN_NAME), tagged; restic's summary of it."""
-        args = ["backup", "--json", "--host", self.host, *(f"--tag={tag}" for tag in ["jhub-docker", *tags])]
-        if stdin_from:
-            with open(stdin_from, "rb") as handle:
-                done = self.run(*args, "--stdin", "--stdin-filename", stdin_name, check=False, stdin=handle)
-        else:
-            done = self.run(*args, "--", *paths, check=False)
+    def backup(self, paths, tags):
+        """One snapshot of PATHS, tagged; restic's summary of it."""
+        done = self.run("backup", "--json", "--host", self.host, *(f"--tag={tag}" for tag in ["jhub-docker", *tags]), "--", *paths, check=False)
         summary = [json.loads(line) for line in done.stdout.splitlines() if '"summary"' in line]
         if done.returncode != 0 or not summary:
-            raise BackupError(f"restic backup of {stdin_name or ', '.join(paths)} failed: {done.stderr.strip()[-1500:]}")
+            raise BackupError(f"restic backup of {', '.join(paths)} failed: {done.stderr.strip()[-1500:]}")
         return summary[-1]
 
     def dump(self, snapshot, path, out):
@@ -257,8 +193,8 @@ class Restic:
         return json.loads(self.run("snapshots", "--json", "--host", self.host, "--tag", ",".join(["jhub-docker", *tags])).stdout or "[]")
 
     def forget(self, keep):
-        """Keep the newest KEEP snapshots of each volume and of the hub state; the data of the rest goes (prune)."""
-        self.run("forget", "--host", self.host, "--tag", "jhub-docker", "--group-by", "host,paths", "--keep-last", str(keep), "--prune")
+        """Keep the newest KEEP snapshots of each volume and of the backups; the rest are forgotten (not yet pruned)."""
+        self.run("forget", "--host", self.host, "--tag", "jhub-docker", "--group-by", "host,paths", "--keep-last", str(keep))
 
 
 def mountpoints(volumes):
@@ -269,12 +205,13 @@ def mountpoints(volumes):
     return {item["Name"]: item["Mountpoint"] for item in found}
 
 
-def offsite(config, name, final, users, shared, manifest):
-    """Snapshots of the users' and shared volumes (their files, so that unchanged files cost nothing) and of the
-    hub state's archive with the manifest (stable names, so that retention sees one series of each)."""
+def offsite(config, name, final, users, shared):
+    """Snapshots of the users' and shared volumes (their files, so that unchanged files cost nothing), and one of
+    the backup itself: its manifest and the hub state's archive, linked into ROOT/.offsite (a path that every
+    backup's snapshot shares, so that retention sees one series). Then the snapshots beyond the newest `keep` of
+    each series are forgotten (their data is pruned by the check's job)."""
     started = time.monotonic()
     restic = Restic(config)
-    restic.init()
     added, snapshots = 0, 0
     paths = mountpoints(list(users.values()) + shared)
     for user, volume in users.items():
@@ -283,11 +220,16 @@ def offsite(config, name, final, users, shared, manifest):
     for volume in shared:
         added += restic.backup([paths[volume]], ["kind:shared", f"volume:{volume}", f"backup:{name}"])["data_added"]
         snapshots += 1
-    for item in manifest["archives"]:
-        if item["kind"] == "hub-state":
-            added += restic.backup([], ["kind:hub-state", f"backup:{name}"], os.path.join(final, item["file"]), f"/jhub-docker/{item['file']}")["data_added"]
-            snapshots += 1
-    added += restic.backup([], ["kind:manifest", f"backup:{name}"], os.path.join(final, "manifest.json"), "/jhub-docker/manifest.json")["data_added"]
+    staging = os.path.join(config["root"], ".offsite")
+    shutil.rmtree(staging, ignore_errors=True)
+    os.mkdir(staging, 0o700)
+    try:
+        for file in os.listdir(final):
+            if file == "manifest.json" or file.startswith("hub-state"):
+                os.link(os.path.join(final, file), os.path.join(staging, file))
+        added += restic.backup([staging], ["kind:backup", f"backup:{name}"])["data_added"]
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     restic.forget(config["keep"])
     return {"repository": config["restic"]["repository"], "snapshots": snapshots + 1, "data_added": added,
             "seconds": round(time.monotonic() - started, 3)}
@@ -311,7 +253,10 @@ def backup(config, now):
     final, partial = os.path.join(config["root"], name), os.path.join(config["root"], name + ".partial")
     if os.path.exists(final):
         raise BackupError(f"{final} exists already; run the backup again in a second.")
-    hub = Hub(config["api"], config["token_file"], config["timeout"]) if config["stop_servers"] else None
+    hub = None
+    if config["stop_servers"]:
+        with open(config["token_file"], encoding="utf-8") as handle:
+            hub = hub_api.HubApi(config["api"], handle.read(), config["timeout"])
     stopped = hub.servers_of({user.split("--")[0] for user in users}) if hub else []
     copy = None
     try:
@@ -335,7 +280,7 @@ def backup(config, now):
         # The off-site copy while the servers are still stopped; its failure keeps the local backup.
         if config.get("restic"):
             try:
-                copy = dict(offsite(config, name, final, users, shared, manifest), success=1)
+                copy = dict(offsite(config, name, final, users, shared), success=1)
             except (BackupError, OSError, ValueError, KeyError) as failure:
                 copy = {"repository": config["restic"]["repository"], "success": 0, "error": str(failure)}
     finally:
@@ -441,20 +386,19 @@ def fetch_restic(config, backup_name):
     manifest and its hub state's archive, checked against the manifest's SHA-256, so that playbooks/restore.yml
     restores the hub state after the host and its local backups are lost. The users' volumes: restore-restic."""
     restic = Restic(config)
-    manifest_snapshot = restic.newest(["kind:manifest"] + ([f"backup:{backup_name}"] if backup_name else []),
-                                      f"the backup {backup_name}" if backup_name else "a backup")
-    name = next(tag[7:] for tag in manifest_snapshot["tags"] if tag.startswith("backup:"))
+    snapshot = restic.newest(["kind:backup"] + ([f"backup:{backup_name}"] if backup_name else []),
+                             f"the backup {backup_name}" if backup_name else "a backup")
+    name, where = next(tag[7:] for tag in snapshot["tags"] if tag.startswith("backup:")), snapshot["paths"][0]
     final, partial = os.path.join(config["root"], name), os.path.join(config["root"], name + ".partial")
     if os.path.exists(final):
         raise BackupError(f"{final} exists already: it is here, nothing to fetch.")
     os.mkdir(partial, 0o700)
     try:
-        restic.dump(manifest_snapshot["id"], "/jhub-docker/manifest.json", os.path.join(partial, "manifest.json"))
+        restic.dump(snapshot["id"], f"{where}/manifest.json", os.path.join(partial, "manifest.json"))
         manifest = read_json(os.path.join(partial, "manifest.json"))
         archives = [item for item in manifest["archives"] if item["kind"] == "hub-state"]
         for item in archives:
-            state = restic.newest(["kind:hub-state", f"backup:{name}"], f"the hub state of {name}")
-            restic.dump(state["id"], f"/jhub-docker/{item['file']}", os.path.join(partial, item["file"]))
+            restic.dump(snapshot["id"], f"{where}/{item['file']}", os.path.join(partial, item["file"]))
             digest = helper.file_sha256(os.path.join(partial, item["file"]))
             if digest != item["sha256"]:
                 raise BackupError(f"{item['file']} from restic is damaged: sha256 {digest}, the manifest says {item['sha256']}.")
@@ -471,7 +415,7 @@ def run_backup(config):
     started, summary, error = time.time(), None, None
     try:
         summary = backup(config, started)
-    except (BackupError, OSError, subprocess.SubprocessError, ValueError, KeyError) as failure:
+    except (BackupError, hub_api.HubApiError, OSError, subprocess.SubprocessError, ValueError, KeyError) as failure:
         error = str(failure) or type(failure).__name__
     last = os.path.join(config["root"], "last-run.json")
     entry = record(read_json(last), started, time.time(), summary, error)
@@ -485,16 +429,18 @@ def run_backup(config):
 
 
 def run_check(config):
-    """restic check of the repository, recorded for monitoring."""
+    """restic prune (the data of forgotten snapshots goes) and check of the repository, recorded for monitoring."""
     try:
-        Restic(config).run("check", what="the repository's check")
+        restic = Restic(config)
+        restic.run("prune", what="the repository's prune")
+        restic.run("check", what="the repository's check")
         error = None
     except BackupError as failure:
         error = str(failure)
     write_metrics(config, "jhub_backup_restic_check.prom", metrics({"success": int(error is None), "ended": round(time.time(), 3)}, (
         ("jhub_backup_restic_check_success", "Whether the last restic check of the repository passed (1) or not (0).", "success"),
         ("jhub_backup_restic_check_timestamp_seconds", "When the last restic check ended (Unix time).", "ended"))))
-    return (1, {"failed": True, "msg": error}) if error else (0, {"changed": False, "msg": "restic check passed."})
+    return (1, {"failed": True, "msg": error}) if error else (0, {"changed": True, "msg": "restic prune and check passed."})
 
 
 def write_metrics(config, name, text):
