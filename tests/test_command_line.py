@@ -44,13 +44,15 @@ CANARIES = {
 
 
 def _options() -> list[tuple[str, str, str, str]]:
-    """(playbook, option, type, value) of every top-level int, float and bool option of every entry point."""
-    found = []
+    """(playbook, option, type, value) of every top-level int, float and bool option of every entry point; an
+    option of several entry points of a role (one variable) with the playbook of the first."""
+    found, seen = [], set()
     for path in sorted(ROOT.glob("roles/*/meta/argument_specs.yml")):
         role = path.parent.parent.name
         for entry_point, spec in yaml.safe_load(path.read_text())["argument_specs"].items():
             for name, option in spec.get("options", {}).items():
-                if option.get("type") in ("int", "float", "bool"):
+                if option.get("type") in ("int", "float", "bool") and (role, name) not in seen:
+                    seen.add((role, name))
                     default = option.get("default")
                     # A derived default is a Jinja expression, not a number: 1000 is in range for those.
                     number = default if isinstance(default, (int, float)) and not isinstance(default, bool) else 1000
