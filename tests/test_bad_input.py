@@ -399,6 +399,8 @@ for _vars, _words in [
     ({"jupyterhub_backup_restore_users": ["carol"]}, ["jupyterhub_backup_restore_users: carol not in backup", "its users: alice"]),
     ({"jupyterhub_backup_restore_hub_state": True}, ["jupyterhub_backup_restore_hub_state", "has no hub state"]),
     ({"jupyterhub_backup_restore_users": ["alice"]}, ["user-alice.tar.gz is damaged", "Nothing was restored"]),
+    ({"jupyterhub_backup_restore_shared": ["jhub-test-datasets"]},
+     ["jupyterhub_backup_restore_shared: jhub-test-datasets not in backup", "its shared volumes: none"]),
 ]:
     CASES.append(("playbooks/restore.yml", {**_vars, "jupyterhub_backup_root": str(FAKE_BACKUPS),
                                             "jupyterhub_backup_restore_volume": "jhub-test-never-{username}"}, _words))
