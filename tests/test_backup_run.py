@@ -1,6 +1,5 @@
-"""The scheduled backup's program (roles/jupyterhub_backup/files/jhub-backup-run.py), in its parts:
-which volumes it takes and what it refuses, which backups the retention removes, the record and the
-metrics file of a good and of a failed run, one run at a time, and its use of the hub's REST API
+"""The scheduled backup's program (roles/jupyterhub_backup/files/jhub-backup-run.py), in its parts: the
+record and the metrics file of a good and of a failed run, one run at a time, and its use of the hub's REST API
 (against a stand-in of the API's users and servers). Its whole run, on this machine's deployment with
 the real engine and the real hub, is in tests/test_backup_schedule.py.
 """
@@ -22,47 +21,6 @@ SCRIPT = ROOT / "roles" / "jupyterhub_backup" / "files" / "jhub-backup-run.py"
 spec = importlib.util.spec_from_file_location("jhub_backup_run", SCRIPT)
 run = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(run)
-
-CONFIG = {"user_volumes": True, "user_volume": "jupyterhub-user-{username}", "data_volume": "jupyterhub-data", "users": [],
-          "hub_state": True, "shared_volumes": True}
-VOLUMES = ["jupyterhub-data", "jupyterhub-user-ann", "jupyterhub-user-ann--work", "jupyterhub-user-bo.x", "other", "jhub-test-lab"]
-
-
-def test_choose_every_user_volume_and_the_shared_ones():
-    users, shared = run.choose(CONFIG, VOLUMES, ["jhub-test-lab"])
-    assert users == {"ann": "jupyterhub-user-ann", "ann--work": "jupyterhub-user-ann--work", "bo.x": "jupyterhub-user-bo.x"}
-    assert shared == ["jhub-test-lab"]
-
-
-def test_choose_the_users_asked_for_or_the_hub_state_alone():
-    assert run.choose(dict(CONFIG, users=["bo.x"]), VOLUMES, [])[0] == {"bo.x": "jupyterhub-user-bo.x"}
-    assert run.choose(dict(CONFIG, user_volumes=False), VOLUMES, ["jhub-test-lab"]) == ({}, [])
-
-
-@pytest.mark.parametrize("config, volumes, message", [
-    (dict(CONFIG, users=["cy", "ann"]), VOLUMES, "users: no volume for cy; the users with a volume are: ann, ann--work, bo.x."),
-    (CONFIG, VOLUMES[1:], "there is no hub data volume 'jupyterhub-data' on this host."),
-])
-def test_choose_refuses(config, volumes, message):
-    with pytest.raises(run.BackupError, match=message.replace(".", r"\.")):
-        run.choose(config, volumes, [])
-
-
-def test_retention_keeps_the_newest_and_never_the_new_one(tmp_path):
-    names = [f"jhub-backup-2026120{day}T000000Z" for day in range(1, 6)]
-    for name in names:
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "manifest.json").write_text("{}")
-    (tmp_path / "jhub-backup-20261206T000000Z.partial").mkdir()
-    (tmp_path / "jhub-backup-20261207T000000Z").mkdir()  # no manifest: not complete, left alone
-    (tmp_path / "notes").mkdir()
-    complete = run.complete_backups(str(tmp_path))
-    assert complete == names
-    assert run.to_remove(complete, 2, names[-1]) == names[:3]
-    assert run.to_remove(complete, 0, names[-1]) == []
-    assert run.to_remove(complete, 7, names[-1]) == []
-    assert run.to_remove(complete, 1, names[0]) == names[1:4]
-
 
 def test_a_failed_run_keeps_the_newest_good_backup_in_the_record_and_metrics():
     good = run.record({}, 100.0, 160.5, {"name": "jhub-backup-20261206T000000Z", "size": 4096}, None)

@@ -33,18 +33,12 @@ import fcntl
 import importlib.util
 import json
 import os
-import re
 import shutil
 import stat
 import subprocess
 import sys
 import tempfile
 import time
-
-NAME_REGEX = re.compile(r"^jhub-backup-[0-9]{8}T[0-9]{6}Z$")
-HELPER = "jhub-backup-archive"
-CONTAINER_SCRIPT = "/usr/local/lib/jhub-docker/jhub-backup.py"
-
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -58,80 +52,19 @@ def load(name, *paths):
     return module
 
 
-# The helper script, beside this program (its file_sha256() and remove(), as the archives' restores use them),
-# and the collection's client of the hub's API, installed beside it by the role (in the repository, in
-# plugins/module_utils).
+# The helper script, beside this program (its remove(), as the archives' restores use it), and the
+# collection's backup logic and client of the hub's API, installed beside it by the role (in the
+# repository, in plugins/module_utils): the same code as the role's modules run.
 helper = load("jhub_backup", os.path.join(HERE, "jhub-backup.py"))
-hub_api = load("hub_api", os.path.join(HERE, "hub_api.py"), os.path.join(HERE, "..", "..", "..", "plugins", "module_utils", "hub_api.py"))
-
-
-class BackupError(Exception):
-    """A reason to stop, said to the operator as it is."""
-
-
-def docker(*args, timeout=None):
-    """Run the docker command line; its standard output, or BackupError with its standard error."""
-    done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=False)
-    if done.returncode != 0:
-        raise BackupError(f"docker {args[0]} {args[1] if len(args) > 1 else ''} failed: {done.stderr.strip()[-2000:]}")
-    return done.stdout
+UTILS = os.path.join(HERE, "..", "..", "..", "plugins", "module_utils")
+lib = load("jhub_backup_lib", os.path.join(HERE, "backup.py"), os.path.join(UTILS, "backup.py"))
+hub_api = load("hub_api", os.path.join(HERE, "hub_api.py"), os.path.join(UTILS, "hub_api.py"))
+BackupError, docker, read_json, write = lib.BackupError, lib.docker, lib.read_json, lib.write
 
 
 def volume_names(label=None):
     args = ["volume", "ls", "--format", "{{.Name}}"] + (["--filter", f"label={label}"] if label else [])
     return sorted(line for line in docker(*args).splitlines() if line)
-
-
-def user_volume_regex(template):
-    """The user volume's template (with {username}) as a regular expression capturing the name."""
-    return re.compile("^" + "([a-zA-Z0-9][a-zA-Z0-9_.-]*)".join(re.escape(part) for part in template.split("{username}")) + "$")
-
-
-def choose(config, volumes, shared):
-    """(users, shared volumes) to back up: {user: volume} and [volume]; BackupError if one asked for is missing."""
-    found = {}
-    if config["user_volumes"]:
-        regex = user_volume_regex(config["user_volume"])
-        found = {match.group(1): name for name in volumes if name != config["data_volume"] for match in [regex.match(name)] if match}
-    missing = sorted(set(config["users"]) - set(found))
-    if missing:
-        raise BackupError(f"users: no volume for {', '.join(missing)}; the users with a volume are: {', '.join(sorted(found)) or 'none'}.")
-    if config["users"]:
-        found = {user: found[user] for user in config["users"]}
-    if config["hub_state"] and config["data_volume"] not in volumes:
-        raise BackupError(f"there is no hub data volume '{config['data_volume']}' on this host.")
-    return found, (shared if config["user_volumes"] and config["shared_volumes"] else [])
-
-
-def complete_backups(root):
-    """The complete backups under ROOT (a backup's name and a manifest inside), oldest first."""
-    return sorted(name for name in os.listdir(root) if NAME_REGEX.match(name) and os.path.isfile(os.path.join(root, name, "manifest.json")))
-
-
-def to_remove(complete, keep, new):
-    """The backups beyond the newest KEEP (0: none), never NEW."""
-    return [name for name in (complete[:-keep] if keep and len(complete) > keep else []) if name != new]
-
-
-def archive(config, partial, users, shared):
-    """Run jhub-backup.py in a one-off container of the hub image, without network; its JSON result."""
-    mounts = [f"{volume}:/volumes/{volume}:ro" for volume in list(users.values()) + shared]
-    args = ["backup", "--out", "/backup", "--compression", config["compression"], "--parallel", str(config["parallel"]),
-            "--space-check" if config["space_check"] else "--no-space-check"]
-    args += [f"--user={user}={volume}" for user, volume in users.items()] + [f"--shared={volume}" for volume in shared]
-    if config["hub_state"]:
-        mounts.append(f"{config['data_volume']}:/volumes/{config['data_volume']}")
-        args += ["--hub-state", config["data_volume"]]
-    mounts += [f"{partial}:/backup", f"{config['script']}:{CONTAINER_SCRIPT}:ro"]
-    # The hub image is built here: a backup never pulls.
-    command = ["run", "--rm", "--pull", "never", "--name", HELPER, "--network", "none", "--entrypoint", "python3"]
-    command += [option for mount in mounts for option in ("--volume", mount)]
-    done = subprocess.run(["docker", *command, config["image"], CONTAINER_SCRIPT, *args], capture_output=True, text=True, check=False)
-    lines = done.stdout.strip().splitlines()
-    result = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
-    if done.returncode != 0 or result.get("failed"):
-        raise BackupError(result.get("msg") or f"the archive container exited {done.returncode}: {done.stderr.strip()[-2000:]}")
-    return result
 
 
 class Restic:
@@ -235,63 +168,45 @@ def offsite(config, name, final, users, shared):
             "seconds": round(time.monotonic() - started, 3)}
 
 
-def write(path, text, mode=0o600):
-    """Write PATH whole or not at all (a temporary file renamed), with MODE."""
-    temporary = f"{path}.tmp"
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.chmod(temporary, mode)
-    os.replace(temporary, path)
-
-
 def backup(config, now):
-    """Make the backup; its summary. Stopped servers are started again whatever happens."""
-    os.makedirs(config["root"], mode=0o700, exist_ok=True)
-    users, shared = choose(config, volume_names(), volume_names(config["shared_label"]))
-    name = time.strftime("jhub-backup-%Y%m%dT%H%M%SZ", time.gmtime(now))
-    final, partial = os.path.join(config["root"], name), os.path.join(config["root"], name + ".partial")
-    if os.path.exists(final):
-        raise BackupError(f"{final} exists already; run the backup again in a second.")
+    """Make the backup, as playbooks/backup.yml makes it on a single host; its summary. Stopped servers are
+    started again whatever happens."""
+    plan = lib.plan({config["host"]: volume_names()}, config["users"], config["user_volume"], config["host"], config["data_volume"],
+                    user_volumes=config["user_volumes"], hub_state=config["hub_state"],
+                    shared=volume_names(config["shared_label"]) if config["shared_volumes"] else [])
+    users, shared = plan["users"], plan["shared"]
+    name = time.strftime(lib.NAME_FORMAT, time.gmtime(now))
+    partial = os.path.join(config["root"], name + ".partial")
     hub = None
     if config["stop_servers"]:
         with open(config["token_file"], encoding="utf-8") as handle:
             hub = hub_api.HubApi(config["api"], handle.read(), config["timeout"])
-    stopped = hub.servers_of({user.split("--")[0] for user in users}) if hub else []
+    stopped = hub.servers_of(set(plan["owners"])) if hub else []
     copy = None
     try:
+        if stopped:
+            hub.stop(stopped)
         try:
-            os.mkdir(partial, 0o700)
-            if stopped:
-                hub.stop(stopped)
-            result = archive(config, partial, users, shared)
-            archives = [dict(item, node=config["host"]) for item in result["archives"]]
-            manifest = {"format": "jhub.docker backup", "format_version": 1, "name": name,
-                        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)), "host": config["host"],
-                        "jupyterhub_version": next((item["jupyterhub_version"] for item in archives if item.get("jupyterhub_version")), None),
-                        "jupyterhub_image": config["image"], "user_volume": config["user_volume"],
-                        "archive_seconds": result["seconds"], "archives": archives}
-            write(os.path.join(partial, "manifest.json"), json.dumps(manifest, indent=4) + "\n")
-            write(os.path.join(partial, "SHA256SUMS"), "".join(f"{item['sha256']}  {item['file']}\n" for item in archives))
-            os.rename(partial, final)
+            result = lib.archive(partial, plan["nodes"][0], image=config["image"], script=config["script"], data_volume=config["data_volume"],
+                                 compression=config["compression"], parallel=config["parallel"], space_check=config["space_check"])
+            done = lib.finish(config["root"], name, host=config["host"], image=config["image"], template=config["user_volume"],
+                              archives=result["archives"], seconds=result["seconds"], keep=config["keep"], now=now)
         except BaseException:
             shutil.rmtree(partial, ignore_errors=True)
             raise
         # The off-site copy while the servers are still stopped; its failure keeps the local backup.
         if config.get("restic"):
             try:
-                copy = dict(offsite(config, name, final, users, shared), success=1)
+                copy = dict(offsite(config, name, done["dir"], users, shared), success=1)
             except (BackupError, OSError, ValueError, KeyError) as failure:
                 copy = {"repository": config["restic"]["repository"], "success": 0, "error": str(failure)}
     finally:
         if stopped:
             hub.start(stopped)
-    removed = to_remove(complete_backups(config["root"]), config["keep"], name)
-    for old in removed:
-        shutil.rmtree(os.path.join(config["root"], old))
+    archives = done["manifest"]["archives"]
     return {"name": name, "archives": len(archives), "size": sum(item["size"] for item in archives),
             "users": sorted(users), "shared": shared, "hub_state": config["hub_state"],
-            "servers_stopped": [f"{server['user']}/{server['name']}" for server in stopped], "removed": removed,
+            "servers_stopped": [f"{server['user']}/{server['name']}" for server in stopped], "removed": done["removed"],
             "warnings": [item["warning"] for item in archives if item.get("warning")], "offsite": copy}
 
 
@@ -399,7 +314,7 @@ def fetch_restic(config, backup_name):
         archives = [item for item in manifest["archives"] if item["kind"] == "hub-state"]
         for item in archives:
             restic.dump(snapshot["id"], f"{where}/{item['file']}", os.path.join(partial, item["file"]))
-            digest = helper.file_sha256(os.path.join(partial, item["file"]))
+            digest = lib.file_sha256(os.path.join(partial, item["file"]))
             if digest != item["sha256"]:
                 raise BackupError(f"{item['file']} from restic is damaged: sha256 {digest}, the manifest says {item['sha256']}.")
         write(os.path.join(partial, "SHA256SUMS"), "".join(f"{item['sha256']}  {item['file']}\n" for item in archives))
