@@ -22,6 +22,7 @@ spec = importlib.util.spec_from_file_location("jhub_backup_run", SCRIPT)
 run = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(run)
 
+
 def test_a_failed_run_keeps_the_newest_good_backup_in_the_record_and_metrics():
     good = run.record({}, 100.0, 160.5, {"name": "jhub-backup-20261206T000000Z", "size": 4096}, None)
     assert good["success"] == 1 and good["last_success_seconds"] == 60.5 and good["last_success_size"] == 4096

@@ -23,7 +23,7 @@ options:
     type: path
     required: true
   node:
-    description: The node's part of the plan (C(node), C(users) as C({user: volume}), C(shared), C(hub_state)).
+    description: The node's part of the plan (C(node), C(users) as C({user, volume}) pairs, C(shared), C(hub_state)).
     type: dict
     required: true
   image:

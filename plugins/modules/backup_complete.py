@@ -11,7 +11,7 @@ version_added: 0.2.0
 short_description: Complete a backup (manifest, SHA256SUMS, rename) and apply the retention
 description:
   - Writes C(manifest.json) and C(SHA256SUMS) (0600) into O(root)/O(name).partial, which holds every archive of
-    O(archives), and renames it to O(root)/O(name): a backup is complete, and found by a restore, only then.
+    O(archives), and renames it to O(root)/O(name); a backup is complete, and found by a restore, only then.
   - Then removes the complete backups beyond the newest O(keep), never the new one. Anything else under O(root)
     is left alone.
   - The scheduled backup's program runs the same code (module_utils C(backup)).

@@ -11,8 +11,8 @@ version_added: 0.2.0
 short_description: Restore one archive of a backup into a volume, or the hub state into the hub's data volume
 description:
   - Runs the backup role's helper script in a one-off container of the hub image, without network. It checks the
-    archive's SHA-256 against O(archive.sha256) before it writes, extracts the archive whole into the volume and
-    only then replaces the volume's content, so that a failed restore leaves the volume as it was.
+    archive's SHA-256 against the manifest's (C(sha256) of O(archive)) before it writes, extracts the archive whole
+    into the volume and only then replaces the volume's content, so that a failed restore leaves the volume as it was.
   - The volume is created when missing. With O(hub_state), the archive's database and cookie secret replace the
     hub's (the hub is stopped by the caller).
 options:
