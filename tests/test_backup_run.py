@@ -99,6 +99,9 @@ class StandIn(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.calls.append(("POST", self.path, body))
         user, name = self.target()
+        if name in self.servers.get(user, {}):
+            self.answer(400, {"message": f"{user}'s server {name} is already running"})
+            return
         self.servers.setdefault(user, {})[name] = {"name": name, "ready": True, "user_options": body}
         self.answer(201)
 
@@ -117,8 +120,10 @@ def test_servers_stopped_and_started_again_with_their_options(tmp_path):
         assert sorted((item["user"], item["name"]) for item in servers) == [("ann", ""), ("ann", "work"), ("u210", "")]
         hub.stop(servers)
         assert set(StandIn.servers) == {"ann", "u210", "u3"} and not StandIn.servers["ann"] and not StandIn.servers["u210"]
-        hub.start(servers)
+        assert hub.start(servers) == servers
         assert StandIn.servers["ann"][""]["user_options"] == {"profile": "large"}
+        # A server that runs already is left as it is, and is not among those started.
+        assert hub.start([{"user": "u3", "name": "", "user_options": {}}, servers[0]]) == []
         assert ("POST", "/hub/api/users/ann/servers/work", {}) in StandIn.calls
         with pytest.raises(run.hub_api.HubApiError, match="DELETE /users/cy/server: HTTP 500"):
             hub.call("DELETE", "/users/cy/server", accept=(204,))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-
 import pytest
 
 from ansible_collections.jhub.docker.plugins.action.check_input import bool_errors
@@ -14,7 +12,6 @@ from ansible_collections.jhub.docker.plugins.filter.shared_volume_errors import 
 from ansible_collections.jhub.docker.plugins.filter.profile_errors import profile_errors
 from ansible_collections.jhub.docker.plugins.filter.python_literal import python_literal
 from ansible_collections.jhub.docker.plugins.filter.stale_images import stale_images
-from ansible_collections.jhub.docker.plugins.filter.token_header import token_header
 from ansible_collections.jhub.docker.plugins.module_utils.references import (
     image_list_errors,
     is_image_reference,
@@ -90,11 +87,6 @@ def test_bool_errors_name_each_option_that_is_not_a_boolean():
 @pytest.mark.parametrize(("timeout", "delay", "expected"), [(180, 2, 90), (181, 2, 91), (1, 2, 1), (0, 2, 1), (90, 5, 18), ("60", 2, 30)])
 def test_retries_cover_the_timeout(timeout, delay, expected):
     assert retries(timeout, delay) == expected
-
-
-def test_token_header_is_the_slurped_file_without_its_newline():
-    slurped = {"content": base64.b64encode(b"0123abcd\n").decode(), "encoding": "base64"}
-    assert token_header(slurped) == {"Authorization": "token 0123abcd"}
 
 
 def test_stale_images_are_the_workers_missing_or_other_images():

@@ -82,13 +82,18 @@ class HubApi:
             self.call("DELETE", self.path(server), accept=(202, 204))
         self.wait(servers, "stopped")
 
-    def start(self, servers: list[dict]) -> None:
-        """Start SERVERS with their options and wait until they are ready. 400: the server runs already (the
-        wait checks it); 429: more starts are pending than the hub takes at once (again, 10 s later)."""
+    def start(self, servers: list[dict]) -> list[dict]:
+        """Start SERVERS with their options and wait until they are ready; those that this call started. 400: the
+        server runs already (the wait checks it); 429: more starts are pending than the hub takes at once (again,
+        10 s later)."""
         deadline = time.monotonic() + self.timeout
+        started = []
         for server in servers:
-            while self.call("POST", self.path(server), server["user_options"], accept=(201, 202, 400, 429))[0] == 429:
+            while (status := self.call("POST", self.path(server), server["user_options"], accept=(201, 202, 400, 429))[0]) == 429:
                 if time.monotonic() > deadline:
                     raise HubApiError(f"the hub refused to start {server['user']}/{server['name']} for {self.timeout} s (429).")
                 time.sleep(10)
+            if status != 400:
+                started.append(server)
         self.wait(servers, "ready")
+        return started

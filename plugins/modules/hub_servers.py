@@ -12,6 +12,7 @@ short_description: Stop users' running servers through the hub's REST API, or st
 description:
   - O(state=stopped) stops every running server (named ones too) of O(users) and waits until the hub says they
     are gone; it returns them with their options, so that O(state=started) can start them again as they were.
+  - O(state=stopped) with O(servers) stops exactly those servers (as O(state=started) returns them in RV(started)).
   - O(state=started) starts O(servers) with their options and waits until each is ready. A server that runs
     already is left as it is; while more starts are pending than the hub takes, it asks again 10 s later.
   - The backup role stops and starts servers with it around a backup or a move, the jupyterhub role starts the
@@ -36,7 +37,9 @@ options:
     elements: str
     default: []
   servers:
-    description: With O(state=started), the servers to start, as O(state=stopped) returns them.
+    description: >-
+      With O(state=started), the servers to start, as O(state=stopped) returns them; with O(state=stopped), the
+      servers to stop (besides those of O(users)).
     type: list
     elements: dict
     default: []
@@ -73,6 +76,11 @@ servers:
   returned: always
   type: list
   elements: dict
+started:
+  description: With O(state=started), the servers of RV(servers) that were not running already.
+  returned: when O(state=started)
+  type: list
+  elements: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -93,18 +101,21 @@ def main() -> None:
     try:
         with open(params["token_file"], encoding="utf-8") as handle:
             hub = HubApi(params["api_url"], handle.read(), params["timeout"])
+        given = [{"user": server["user"], "name": server.get("name") or "", "user_options": server.get("user_options") or {}}
+                 for server in params["servers"]]
+        result = {}
         if params["state"] == "stopped":
-            servers = hub.servers_of(set(params["users"])) if params["users"] else []
+            servers = (hub.servers_of(set(params["users"])) if params["users"] else []) + given
             if servers and not module.check_mode:
                 hub.stop(servers)
         else:
-            servers = [{"user": server["user"], "name": server.get("name") or "", "user_options": server.get("user_options") or {}}
-                       for server in params["servers"]]
-            if servers and not module.check_mode:
-                hub.start(servers)
+            servers = given
+            result["started"] = hub.start(servers) if servers and not module.check_mode else []
     except (HubApiError, OSError, KeyError) as error:
         module.fail_json(msg=str(error))
-    module.exit_json(changed=bool(servers), servers=servers)
+    # A start of servers that all ran already changes nothing.
+    changed = bool(servers) if module.check_mode or params["state"] == "stopped" else bool(result["started"])
+    module.exit_json(changed=changed, servers=servers, **result)
 
 
 if __name__ == "__main__":
