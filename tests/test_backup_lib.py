@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
 
 import pytest
 
@@ -189,3 +190,29 @@ def test_restore_plan_refuses_before_anything_changes(root, name, asked, change,
 def test_restore_plan_refuses_an_empty_root(tmp_path):
     with pytest.raises(BackupError, match="jupyterhub_backup_name: there is no backup in .* on hub"):
         restore_plan(str(tmp_path / "none"), "hub", users=["ann"], volume=TEMPLATE)
+
+
+def test_restore_plan_lists_running_servers_and_refuses_them_or_a_shared_volume_in_use(root):
+    """With the real engine: a container named like a user's server, and one that mounts the shared volume."""
+    name = "jhub-test-plan-cy"
+    # The base image that make deploy builds (jhub_debian_suite's default).
+    docker = ["docker", "run", "--detach", "--rm", "--name", name, "--volume", "jhub-test-plan-lab:/lab", "jhub/debian:bookworm", "sleep", "60"]
+    subprocess.run(docker, check=True, capture_output=True)
+    try:
+        asked = {"users": ["cy"], "volume": TEMPLATE, "server": "jhub-test-plan-{username}"}
+        with pytest.raises(BackupError, match="jhub-test-plan-cy is running and would see its files replaced underneath it. "
+                                              ".*jupyterhub_backup_restore_stop_servers: true. Nothing was changed."):
+            restore_plan(str(root), "hub", **asked)
+        assert restore_plan(str(root), "hub", stop_servers=True, **asked)["running"] == [name]
+        # Into other volumes (no server): nothing runs.
+        assert restore_plan(str(root), "hub", users=["cy"], volume="inspect-{username}")["running"] == []
+        manifest = root / "jhub-backup-20261202T000000Z" / "manifest.json"
+        data = json.loads(manifest.read_text())
+        data["archives"][2]["volume"] = "jhub-test-plan-lab"
+        manifest.write_text(json.dumps(data))
+        with pytest.raises(BackupError, match="jupyterhub_backup_restore_shared: jhub-test-plan-lab is in use by jhub-test-plan-cy. "
+                                              "Stop those servers first"):
+            restore_plan(str(root), "hub", shared=["jhub-test-plan-lab"], volume=TEMPLATE)
+    finally:
+        subprocess.run(["docker", "rm", "--force", name], check=False, capture_output=True)
+        subprocess.run(["docker", "volume", "rm", "jhub-test-plan-lab"], check=False, capture_output=True)

@@ -206,14 +206,17 @@ def file_sha256(path: str) -> str:
 
 
 def restore_plan(root: str, host: str, name: str = "", *, users: list = (), all_users: bool = False, shared: list = (),
-                 hub_state: bool = False, volume: str = "", node: str = "", nodes: list = ()) -> dict:
+                 hub_state: bool = False, volume: str = "", node: str = "", nodes: list = (), server: str = "", swarm: bool = False,
+                 stop_servers: bool = False) -> dict:
     """The archives of backup NAME under ROOT (default: the newest) that a restore takes, each checked against
     the manifest's SHA-256: {name, dir, backups, users: [archive], shared: [archive], hub_state: archive or None}.
 
     Each archive of users and shared gets its `target` volume (a user's: VOLUME with {username} filled in) and
     its `target_node`: a shared volume's is HOST; a user's is NODE if given, else on a swarm (NODES, more than
-    one) the node it was made on, else HOST. BackupError, before anything changes, when the backup is missing,
-    does not hold what is asked for, an archive it takes is missing or damaged, or its node is not in NODES."""
+    one) the node it was made on, else HOST. With SERVER (the users' server names, with {username}), `running`
+    lists the users' servers that run (on a swarm, SWARM, their services). BackupError, before anything changes,
+    when the backup is missing, does not hold what is asked for, an archive it takes is missing or damaged, its
+    node is not in NODES, a user's server runs (unless STOP_SERVERS) or a shared volume is in use."""
     complete = complete_backups(root)
     if not complete or (name and name not in complete):
         raise BackupError(f"jupyterhub_backup_name: {f'backup {name!r} does not exist' if name else 'there is no backup'} in {root} on "
@@ -256,7 +259,22 @@ def restore_plan(root: str, host: str, name: str = "", *, users: list = (), all_
             raise BackupError(f"Backup {name}: archive {item['file']} is "
                               + (f"damaged (SHA-256 {digest}, manifest.json says {item['sha256']})" if digest else "missing")
                               + ". Nothing was restored; choose another backup with jupyterhub_backup_name.")
-    return dict(chosen, name=name, dir=directory, backups=complete)
+    running = []
+    if server and chosen["users"]:
+        # On a swarm a server is a service of the same name, whichever node runs it.
+        present = set(docker("service", "ls", "--format", "{{.Name}}").split() if swarm else docker("ps", "--format", "{{.Names}}").split())
+        running = [name for item in chosen["users"] if (name := server.replace("{username}", item["username"])) in present]
+    if running and not stop_servers:
+        raise BackupError(f"{', '.join(running)} {'is' if len(running) == 1 else 'are'} running and would see its files replaced "
+                          "underneath it. Stop the server(s) in the hub's admin page, or set jupyterhub_backup_restore_stop_servers: "
+                          "true. Nothing was changed.")
+    # A shared volume is every server's that mounts it: those servers are stopped by their users or the admin.
+    busy = {item["volume"]: users for item in chosen["shared"]
+            if (users := docker("ps", "--filter", f"volume={item['volume']}", "--format", "{{.Names}}").split())}
+    if busy:
+        raise BackupError("jupyterhub_backup_restore_shared: " + "; ".join(f"{volume} is in use by {', '.join(users)}" for volume, users in busy.items())
+                          + ". Stop those servers first (the hub's admin page). Nothing was changed.")
+    return dict(chosen, name=name, dir=directory, backups=complete, running=running)
 
 
 def restore(directory: str, item: dict, volume: str, *, image: str, script: str, hub_state: bool = False) -> dict:

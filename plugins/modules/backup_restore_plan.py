@@ -13,9 +13,10 @@ description:
   - Finds the complete backups under O(root) (a backup's directory name and a C(manifest.json) inside), chooses
     O(name) or the newest, and the archives of O(users) (or every user's, O(all_users)), of the O(shared) volumes
     and of the hub state (O(hub_state)).
-  - Fails, naming what is wrong, when the backup does not exist, does not hold what is asked for, or an archive it
-    takes is missing or does not match the manifest's SHA-256. It changes nothing, so that a restore refuses before
-    anything is stopped or written.
+  - Fails, naming what is wrong, when the backup does not exist, does not hold what is asked for, an archive it
+    takes is missing or does not match the manifest's SHA-256, a user's server runs (unless O(stop_servers)), or a
+    shared volume restored is in use. It changes nothing, so that a restore refuses before anything is stopped or
+    written.
 options:
   root:
     description: The backup root.
@@ -60,6 +61,20 @@ options:
     type: list
     elements: str
     default: []
+  server:
+    description: >-
+      The users' server containers' name, with C({username}) (on a swarm, their services'); empty when the restore
+      goes into other volumes, which no server uses.
+    type: str
+    default: ""
+  swarm:
+    description: Whether the users' servers are swarm services.
+    type: bool
+    default: false
+  stop_servers:
+    description: Whether running servers of the users are to be stopped (listed in RV(running)) rather than refused.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -100,6 +115,11 @@ shared:
   returned: success
   type: list
   elements: dict
+running:
+  description: The users' servers (containers, or on a swarm services) that run, to be stopped first.
+  returned: success
+  type: list
+  elements: str
 hub_state:
   description: The hub state's archive, when taken.
   returned: success
@@ -117,14 +137,16 @@ def main() -> None:
                        "name": {"type": "str", "default": ""}, "users": {"type": "list", "elements": "str", "default": []},
                        "all_users": {"type": "bool", "default": False}, "shared": {"type": "list", "elements": "str", "default": []},
                        "hub_state": {"type": "bool", "default": False}, "volume": {"type": "str", "required": True},
-                       "node": {"type": "str", "default": ""}, "nodes": {"type": "list", "elements": "str", "default": []}},
+                       "node": {"type": "str", "default": ""}, "nodes": {"type": "list", "elements": "str", "default": []},
+                       "server": {"type": "str", "default": ""}, "swarm": {"type": "bool", "default": False},
+                       "stop_servers": {"type": "bool", "default": False}},
         supports_check_mode=True,
     )
     params = module.params
     try:
         result = restore_plan(params["root"], params["host"], params["name"], users=params["users"], all_users=params["all_users"],
                               shared=params["shared"], hub_state=params["hub_state"], volume=params["volume"], node=params["node"],
-                              nodes=params["nodes"])
+                              nodes=params["nodes"], server=params["server"], swarm=params["swarm"], stop_servers=params["stop_servers"])
     except (BackupError, OSError, KeyError, ValueError) as error:
         module.fail_json(msg=str(error))
     module.exit_json(changed=False, **result)
