@@ -78,9 +78,13 @@ class Restic:
         secrets = self.config.get("secrets") or read_json(self.config["secrets_file"])
         self.env = dict(os.environ, RESTIC_REPOSITORY=self.config["repository"], RESTIC_CACHE_DIR=self.config["cache_dir"], **secrets)
 
+    @property
+    def command(self):
+        """restic with the settings' extended options (-o)."""
+        return ["restic", *(option for value in self.config["options"] for option in ("-o", value))]
+
     def run(self, *args, what="restic", check=True):
-        options = [option for value in self.config["options"] for option in ("-o", value)]
-        done = subprocess.run(["restic", *options, *args], env=self.env, capture_output=True, text=True, check=False)
+        done = subprocess.run([*self.command, *args], env=self.env, capture_output=True, text=True, check=False)
         if check and done.returncode != 0:
             raise BackupError(f"{what}: restic {args[0]} failed on {self.config['repository']}: {done.stderr.strip()[-1500:]}")
         return done
@@ -108,9 +112,8 @@ class Restic:
 
     def dump(self, snapshot, path, out):
         """Write the file PATH of SNAPSHOT into OUT (a new file, 0600)."""
-        options = [option for value in self.config["options"] for option in ("-o", value)]
         with os.fdopen(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as handle:
-            done = subprocess.run(["restic", *options, "dump", snapshot, path], env=self.env, stdout=handle, stderr=subprocess.PIPE,
+            done = subprocess.run([*self.command, "dump", snapshot, path], env=self.env, stdout=handle, stderr=subprocess.PIPE,
                                   check=False)
         if done.returncode != 0:
             raise BackupError(f"restic dump of {path} failed: {done.stderr.decode(errors='replace').strip()[-1500:]}")
