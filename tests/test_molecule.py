@@ -106,7 +106,8 @@ class Run:
                           ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks")
         with self.log.open("w") as out:
             self.process = process = subprocess.Popen(
-                [str(BIN / "molecule"), "test", "-s", self.scenario], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                # No standard input: ansible-core refuses to run on a non-blocking one that it would inherit.
+                [str(BIN / "molecule"), "test", "-s", self.scenario], cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT, text=True, start_new_session=True,
             )
             timer = threading.Timer(budget, self._stop, (process,))
