@@ -26,14 +26,6 @@ options:
     description: The node's part of the plan (C(node), C(users) as C({user, volume}) pairs, C(shared), C(hub_state)).
     type: dict
     required: true
-  image:
-    description: The tool image (the hub image, built on the hub's host and copied to workers).
-    type: str
-    required: true
-  script:
-    description: The helper script on the managed host.
-    type: path
-    required: true
   data_volume:
     description: The hub's data volume (its state is archived when the node's C(hub_state) is true).
     type: str
@@ -51,6 +43,7 @@ options:
     description: Whether the free space is checked against the volumes' size first.
     type: bool
     default: true
+extends_documentation_fragment: [jhub.docker.backup_helper]
 attributes:
   check_mode:
     support: none

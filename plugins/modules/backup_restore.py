@@ -32,14 +32,7 @@ options:
     description: Whether the archive is the hub state.
     type: bool
     default: false
-  image:
-    description: The tool image (the hub image).
-    type: str
-    required: true
-  script:
-    description: The helper script on the managed host.
-    type: path
-    required: true
+extends_documentation_fragment: [jhub.docker.backup_helper]
 attributes:
   check_mode:
     support: none
