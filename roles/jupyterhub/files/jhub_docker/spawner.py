@@ -42,6 +42,7 @@ from tornado.httpclient import AsyncHTTPClient
 from traitlets import Float, Integer
 from traitlets.config import LoggingConfigurable
 
+from jhub_docker.guard import LABEL, LABEL_VALUE
 from jhub_docker.profiles import ProfilesMixin
 from jhub_docker.slots import StartSlots, start_failed
 
@@ -134,6 +135,13 @@ class JhubSpawnerMixin(LoggingConfigurable):
             pool = ThreadPoolExecutor(self.docker_threads, thread_name_prefix="docker")
             cls._executor = pool
         return pool
+
+    def _docker(self, method: str, *args, **kwargs):
+        # Every user server carries the user-server label: the hub's Docker proxy (jhub_docker.guard)
+        # acts on nothing else.
+        if method in ("create_container", "create_service"):
+            kwargs["labels"] = {**(kwargs.get("labels") or {}), LABEL: LABEL_VALUE}
+        return super()._docker(method, *args, **kwargs)
 
     async def start(self) -> tuple[str, int]:
         slots = self.concurrent_starts

@@ -1,0 +1,136 @@
+"""A compromised hub on the hub that `make deploy` made: its attacks on the host, from inside the hub's container.
+
+Code run in the hub (an authenticator's bug, a JupyterHub advisory) has what the hub has: docker-py, and the
+socket of the hub's Docker proxy (jhub_docker.guard) in DOCKER_HOST. The engine's own socket is not in the
+container. Each attack below is made from there, with the hub's own Python, and each is refused by the proxy,
+with the rule in its answer and in the proxy's log. Where it is safe to try, the same call made from the play's
+side, on the engine's socket, succeeds: the refusal was the proxy's, not the engine's.
+
+The hub's normal work through the proxy is what the rest of the suite does: every spawn and stop, named servers
+and profiles (test_environments.py), idle culling, backups that stop servers through the hub, the swarm path
+(the swarm scenario).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+# deployed is test_local_deploy's fixture: the hub that make deploy made.
+from test_local_deploy import deployed, inspect  # noqa: F401 # pylint: disable=unused-import
+
+HUB = "jupyterhub"
+GUARD = "jupyterhub-docker-guard"
+NOTEBOOK = "jhub-docker/notebook:6.1.1"
+# The hardening a user server has: an attack that has it and only breaks one rule shows that rule.
+HARDENED = ("network_mode='jupyterhub', cap_drop=['ALL'], security_opt=['no-new-privileges'], pids_limit=1024,"
+            " binds=['jupyterhub-user-mallory:/home/jovyan/work']")
+LABELS = "{'io.jhub-docker.role': 'user-server'}"
+
+# name: (docker-py call made by the hub's code as `c`, words of the refusal)
+ATTACKS = {
+    "privileged container": (
+        f"c.create_container({NOTEBOOK!r}, name='jupyter-mallory', labels={LABELS},"
+        f" host_config=c.create_host_config(privileged=True, {HARDENED}))", "['Privileged']"),
+    "bind mount of /": (
+        f"c.create_container({NOTEBOOK!r}, name='jupyter-mallory', labels={LABELS},"
+        f" host_config=c.create_host_config({HARDENED.replace('jupyterhub-user-mallory:', '/:')}))",
+        "'/' is neither a user volume"),
+    "host network": (
+        f"c.create_container({NOTEBOOK!r}, name='jupyter-mallory', labels={LABELS},"
+        f" host_config=c.create_host_config({HARDENED.replace(chr(39) + 'jupyterhub' + chr(39), repr('host'))}))",
+        "network 'host' is not the hub network"),
+    "host PID namespace": (
+        f"c.create_container({NOTEBOOK!r}, name='jupyter-mallory', labels={LABELS},"
+        f" host_config=c.create_host_config(pid_mode='host', {HARDENED}))", "['PidMode']"),
+    "image that is not a notebook image": (
+        f"c.create_container('jhub-docker/jupyterhub:6.1.1', name='jupyter-mallory', labels={LABELS},"
+        f" host_config=c.create_host_config({HARDENED}))", "is not one of the notebook images"),
+    "exec into the proxy": ("c.exec_create('jupyterhub-proxy', ['sh'])", "is not a call that the hub makes"),
+    "exec into the hub": ("c.exec_create('jupyterhub', ['sh'])", "is not a call that the hub makes"),
+    "stop the proxy": ("c.stop('jupyterhub-proxy')", "'jupyterhub-proxy' is not a user server"),
+    "remove the Docker proxy": ("c.remove_container('jupyterhub-docker-guard', force=True)",
+                                "'jupyterhub-docker-guard' is not a user server"),
+    "remove the hub's data volume": ("c.remove_volume('jupyterhub-data', force=True)", "is not a call that the hub makes"),
+    "a volume that binds /": (
+        "c.create_volume('jupyterhub-user-mallory', driver_opts={'type': 'none', 'o': 'bind', 'device': '/'})",
+        "volume driver options"),
+    "read swarm secrets": ("c.secrets()", "GET /secrets is not a call"),
+    "read swarm configs": ("c.configs()", "GET /configs is not a call"),
+    "pull an arbitrary image": ("c.pull('alpine', 'latest')", "image 'alpine:latest' is not one of the notebook images"),
+    "list every container": ("c.containers(all=True)", "GET /containers/json is not a call"),
+}
+
+# The attacks, each in a try, from the hub's Python: {name: [status, message]}.
+SCRIPT = textwrap.dedent("""
+    import json, os, sys
+    import docker
+    c = docker.APIClient(base_url=os.environ['DOCKER_HOST'], version='auto')
+    seen = {'engine socket in the hub': os.path.exists('/var/run/docker.sock') or os.path.exists('/run/docker.sock')}
+    for name, call in json.loads(sys.argv[1]).items():
+        try:
+            eval(call)
+            seen[name] = [200, 'done']
+        except docker.errors.APIError as error:
+            seen[name] = [error.response.status_code, str(error)]
+    print(json.dumps(seen))
+""")
+
+
+@pytest.fixture(scope="module")
+def attacks(deployed):
+    calls = {name: call for name, (call, _words) in ATTACKS.items()}
+    since = inspect(GUARD)["State"]["StartedAt"]
+    made = subprocess.run(["docker", "exec", HUB, "/opt/jupyterhub/bin/python", "-c", SCRIPT, json.dumps(calls)],
+                          capture_output=True, text=True, check=False)
+    assert made.returncode == 0, made.stderr[-3000:]
+    log = subprocess.run(["docker", "logs", "--since", since, GUARD], capture_output=True, text=True, check=True)
+    return json.loads(made.stdout), log.stdout + log.stderr
+
+
+def test_the_hub_has_no_engine_socket(attacks):
+    seen, _log = attacks
+    assert seen["engine socket in the hub"] is False
+    mounts = [mount.get("Source", "") for mount in inspect(HUB)["Mounts"]]
+    assert not [source for source in mounts if source.endswith("docker.sock")], mounts
+    assert inspect(HUB)["Config"]["Env"].count("DOCKER_HOST=unix:///run/jhub-docker-guard/docker.sock") == 1
+
+
+@pytest.mark.parametrize("name", list(ATTACKS))
+def test_the_attack_is_refused_by_the_docker_proxy(attacks, name):
+    seen, log = attacks
+    status, message = seen[name]
+    assert status == 403 and "jhub-docker-guard refused" in message and ATTACKS[name][1] in message, (name, seen[name])
+    # The proxy's own log names the rule, as the answer did.
+    rule = message.split("refused (", 1)[1].split(")", 1)[0]
+    assert f"refused ({rule})" in log, log[-3000:]
+
+
+def engine_call(call: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", f"import docker; c = docker.APIClient(); r = {call}; print(r.get('Id', r) if isinstance(r, dict) else r)"],
+        capture_output=True, text=True, check=False)
+
+
+@pytest.mark.parametrize("name", ["privileged container", "bind mount of /", "host network", "host PID namespace",
+                                  "image that is not a notebook image", "exec into the hub"])
+def test_the_same_call_on_the_engine_socket_succeeds(attacks, name):
+    """Containers made (never started) and removed, an exec made and not started: the refusal above was the proxy's."""
+    made = engine_call(ATTACKS[name][0])
+    try:
+        assert made.returncode == 0, made.stderr[-2000:]
+    finally:
+        subprocess.run(["docker", "rm", "-f", "jupyter-mallory"], capture_output=True, check=False)
+        subprocess.run(["docker", "volume", "rm", "-f", "jupyterhub-user-mallory"], capture_output=True, check=False)
+
+
+def test_nothing_was_changed_by_the_attacks(attacks):
+    for container in (HUB, "jupyterhub-proxy", GUARD):
+        assert inspect(container)["State"]["Running"], container
+    volumes = subprocess.run(["docker", "volume", "ls", "-q"], capture_output=True, text=True, check=True).stdout.split()
+    assert "jupyterhub-data" in volumes and "jupyterhub-user-mallory" not in volumes
+    assert subprocess.run(["docker", "inspect", "jupyter-mallory"], capture_output=True, check=False).returncode != 0
