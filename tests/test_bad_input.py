@@ -361,6 +361,12 @@ SWARM_CASES = [
      ["jhub_user_volume_driver_options takes the local volume driver's options type, o and device only, not size."]),
     ("playbooks/jupyterhub.yml", {"jhub_user_volume_driver_options": {**NFS, "o": 4}},
      ['jhub_user_volume_driver_options: each value must be a string, as Docker takes them (got {"o": 4}).']),
+    # A bind mount of a host directory in a user's server.
+    ("playbooks/jupyterhub.yml", {"jhub_user_volume_driver_options": {**NFS, "o": "bind"}},
+     ["jhub_user_volume_driver_options.o asks for a bind mount of a host directory ('bind')", "use shared storage"]),
+    ("playbooks/jupyterhub.yml", {"jupyterhub_shared_volumes": [{"name": "lab-data", "path": "/data", "driver_options":
+                                                                {"type": "none", "o": "ro,bind", "device": "/srv"}}]},
+     ["the volume 'lab-data' - driver_options o asks for a bind mount of a host directory"]),
     # Every user's volume the same directory.
     ("playbooks/jupyterhub.yml", {"jhub_user_volume_driver_options": {**NFS, "device": ":/export/jupyterhub"}},
      ["jhub_user_volume_driver_options.device must hold {username}", "(got ':/export/jupyterhub')"]),

@@ -89,6 +89,12 @@ def shared_volume_errors(volumes, home, groups, reserved, swarm=False):
                 f"{where} - the groups {', '.join(map(str, unknown))} are in no group list (jupyterhub_groups, or the login"
                 " provider's jupyterhub_auth_allowed_groups and jupyterhub_auth_admin_groups)."
             )
+        options = str((volume.get("driver_options") or {}).get("o", "")).split(",")
+        if "bind" in options or "rbind" in options:
+            errors.append(
+                f"{where} - driver_options o asks for a bind mount of a host directory, which the hub's Docker proxy"
+                " refuses in users' servers: put the data in the volume, or use shared storage such as NFS."
+            )
         if swarm and not volume.get("driver_options"):
             errors.append(
                 f"{where} - on a swarm a local volume is a different one on every node: give driver_options of shared"

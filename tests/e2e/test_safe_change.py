@@ -119,12 +119,12 @@ def assert_rolled_back(user, before: dict, result: subprocess.CompletedProcess, 
 
 
 def test_redeploy_that_fails_after_the_switch_rolls_back(user):
-    """A configuration that only the live hub refuses (it fails where the Docker socket is): the preflight
+    """A configuration that only the live hub refuses (it fails where the Docker proxy's socket is): the preflight
     passes, the live hub exits, the wait fails at once, and the previous configuration comes back. The
     proxy's container is not touched: the user's server answers through it during the whole play."""
     client, name = user
     before = live_hub()
-    extra = ("import os\nif os.path.exists('/var/run/docker.sock'):\n"
+    extra = ("import os\nif os.path.exists('/run/jhub-docker-guard/docker.sock'):\n"
              "    raise SystemExit('jhub-test: this configuration fails in the live hub only')")
     watcher = Watcher(client, name)
     watcher.start()

@@ -110,9 +110,9 @@ def before() -> dict:
 
 
 def test_upgrade_whose_new_hub_fails_restores_the_older_hub_and_its_database(before):
-    """The new hub fails where the Docker socket is (only the live hub has it): after the database
+    """The new hub fails where the Docker proxy's socket is (only the live hub has it): after the database
     upgrade, so the play restores the backup it made just before, byte for byte, and the older image."""
-    extra = ("import os\nif os.path.exists('/var/run/docker.sock'):\n"
+    extra = ("import os\nif os.path.exists('/run/jhub-docker-guard/docker.sock'):\n"
              "    raise SystemExit('jhub-test: this configuration fails in the live hub only')")
     result, took = upgrade({"jupyterhub_extra_config": extra})
     flat = " ".join(result.stdout.split())

@@ -88,10 +88,27 @@ def test_names_follow_the_templates():
     assert "driver options" in refused(
         nfs.volume_create, {"Name": "jhub-test-guard-user-ann", "DriverOpts": {"type": "nfs", "device": ":/export/bo"}})
     assert "is not a node record" in refused(policy.config_name, "db-password", "config")
+    latest = Policy(**{**POLICY, "images": ["jhub/debian", "jhub/notebook@sha256:" + "0" * 64]})
+    latest.image("jhub/debian:latest", "image")
+    latest.image("jhub/notebook@sha256:" + "0" * 64, "image")
+    assert "is not one of the notebook images" in refused(latest.image, "jhub/debian:12", "image")
     assert route("GET", "/containers/jupyter-ann/json") == ("container_label", {"id": "jupyter-ann"})
     for method, path in [("POST", "/containers/x/exec"), ("GET", "/secrets"), ("GET", "/configs"),
                          ("DELETE", "/volumes/jupyterhub-data"), ("POST", "/build"), ("GET", "/containers/json")]:
         assert f"{method} {path} is not a call that the hub makes" in refused(route, method, path)
+
+
+def test_a_user_server_is_known_by_its_label_or_as_one_started_before_the_label():
+    policy = Policy(**POLICY)
+    env = ["JUPYTERHUB_API_URL=http://jupyterhub:8081/hub/api", "PATH=/usr/bin"]
+    assert policy.user_server({"Name": "/jupyterhub", "Config": {"Labels": {LABEL: LABEL_VALUE}}})
+    assert policy.user_server({"Name": "/jhub-test-guard-ann", "Config": {"Labels": {}, "Env": env}})
+    assert not policy.user_server({"Name": "/jhub-test-guard-ann", "Config": {"Labels": {}, "Env": env[1:]}})
+    assert not policy.user_server({"Name": "/jupyterhub-proxy", "Config": {"Labels": {}, "Env": env}})
+    service = {"Spec": {"Name": "jhub-test-guard-ann", "TaskTemplate": {"ContainerSpec": {"Env": env}}}}
+    assert policy.user_server(service)
+    assert policy.user_server({"Spec": {"Name": "x", "Labels": {LABEL: LABEL_VALUE}}})
+    assert not policy.user_server({"Spec": {"Name": "x", "Labels": {}}})
 
 
 def test_a_service_that_is_not_a_hardened_user_server_is_refused():
@@ -140,7 +157,7 @@ def hub(engine, tmp_path_factory):
         [sys.executable, "-m", "jhub_docker.guard", "--listen", str(socket)],
         stdout=log, stderr=subprocess.STDOUT, env={**os.environ, POLICY_ENV: json.dumps(POLICY)},
     )
-    for _ in range(100):
+    for _attempt in range(100):
         if socket.exists():
             break
         time.sleep(0.05)

@@ -69,6 +69,13 @@ def naming(template: str) -> re.Pattern:
     return re.compile(f"{pattern}(--{NAME_PART})?")
 
 
+def reference(image: str) -> str:
+    """An image reference with its implied tag (``name`` is ``name:latest``), as the engine reads it."""
+    if "@" in image or ":" in image.rsplit("/", 1)[-1]:
+        return image
+    return f"{image}:latest"
+
+
 @dataclass
 class Policy:
     """What the hub may do (the JSON file's keys)."""
@@ -97,7 +104,7 @@ class Policy:
     # --- the parts of a request body -------------------------------------------------------
 
     def image(self, image: str | None, rule: str) -> None:
-        if image not in self.images:
+        if reference(image or "") not in {reference(allowed) for allowed in self.images}:
             raise Refused(rule, f"image {image!r} is not one of the notebook images {self.images}")
 
     def volume_source(self, source: str, rule: str) -> None:
@@ -121,7 +128,7 @@ class Policy:
 
     def driver_options(self, options: dict | None, user: str, rule: str) -> None:
         expected = {key: value.replace("{username}", user) for key, value in self.volume_driver_options.items()}
-        if (options or {}) and options != expected:
+        if options and options != expected:
             raise Refused(rule, f"volume driver options {options} are not the configured ones")
 
     # --- the requests ----------------------------------------------------------------------
@@ -217,6 +224,18 @@ class Policy:
         networks = [network.get("Target") for network in task.get("Networks") or body.get("Networks") or []]
         if set(networks) - {self.network}:
             raise Refused(rule, f"networks {networks} are not the hub network {self.network!r}")
+
+    def user_server(self, found: dict) -> bool:
+        """Whether a container or service (the engine's inspection of it) is a user server: it has the
+        label, or it was started by a hub before the label (jhub.docker 0.3.0 and earlier): a user
+        server's name, and the environment that only a hub gives (JupyterHub's API address)."""
+        spec = found.get("Config") or ((found.get("Spec") or {}).get("TaskTemplate") or {}).get("ContainerSpec") or {}
+        labels = found.get("Config", found.get("Spec", {})).get("Labels") or {}
+        if labels.get(LABEL) == LABEL_VALUE:
+            return True
+        name = (found.get("Name") or (found.get("Spec") or {}).get("Name") or "").lstrip("/")
+        env = spec.get("Env") or []
+        return bool(self.container_re.fullmatch(name)) and any(item.startswith("JUPYTERHUB_API_URL=") for item in env)
 
     def config_name(self, name: str, rule: str) -> None:
         if not (self.node_record_re and self.node_record_re.fullmatch(name)):
@@ -323,9 +342,10 @@ class Guard:
         elif judge == "image":
             policy.image(parts["id"], "image")
         elif judge == "image_pull":
-            image = request.query.get("fromImage", "")
-            tag = request.query.get("tag")
-            policy.image(f"{image}:{tag}" if tag and ":" not in image.rsplit("/", 1)[-1] else image, "image pull")
+            image, tag = request.query.get("fromImage", ""), request.query.get("tag")
+            if tag and not (":" in image.rsplit("/", 1)[-1] or "@" in image):
+                image = f"{image}{'@' if tag.startswith('sha256:') else ':'}{tag}"
+            policy.image(image, "image pull")
         elif judge == "config_create":
             policy.config_name(request.body.get("Name") or "", "config")
         elif judge == "config_record":
@@ -335,8 +355,7 @@ class Guard:
         else:  # container_label, service_label
             kind = "containers" if judge == "container_label" else "services"
             found = await self.inspect(kind, parts["id"])
-            labels = (found or {}).get("Config" if kind == "containers" else "Spec", {}).get("Labels") or {}
-            if found is not None and labels.get(LABEL) != LABEL_VALUE:
+            if found is not None and not policy.user_server(found):
                 raise Refused(kind[:-1], f"{parts['id']!r} is not a user server (no label {LABEL}={LABEL_VALUE})")
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -431,7 +450,7 @@ async def engine_call(engine: str, method: str, path: str) -> tuple[int, bytes]:
         raw = await reader.read()
     finally:
         writer.close()
-    head, _, body = raw.partition(b"\r\n\r\n")
+    head, body = raw.split(b"\r\n\r\n", 1)
     status = int(head.split(b" ", 2)[1])
     if b"transfer-encoding: chunked" in head.lower():
         body = dechunk(body)
@@ -441,7 +460,7 @@ async def engine_call(engine: str, method: str, path: str) -> tuple[int, bytes]:
 def dechunk(data: bytes) -> bytes:
     out = b""
     while data:
-        size_line, _, data = data.partition(b"\r\n")
+        size_line, data = data.split(b"\r\n", 1)
         size = int(size_line.split(b";")[0], 16)
         if size == 0:
             break
@@ -450,7 +469,7 @@ def dechunk(data: bytes) -> bytes:
 
 
 async def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="jhub-docker-guard", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="jhub-docker-guard", description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--listen", required=True, help="the socket to listen on (made again at each start)")
     parser.add_argument("--engine", default="/var/run/docker.sock", help="the engine's socket")
     parser.add_argument("--group", type=int, help="the group that may use the socket (mode 0660)")
