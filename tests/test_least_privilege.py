@@ -134,3 +134,25 @@ def test_nothing_was_changed_by_the_attacks(attacks):
     volumes = subprocess.run(["docker", "volume", "ls", "-q"], capture_output=True, text=True, check=True).stdout.split()
     assert "jupyterhub-data" in volumes and "jupyterhub-user-mallory" not in volumes
     assert subprocess.run(["docker", "inspect", "jupyter-mallory"], capture_output=True, check=False).returncode != 0
+
+
+def test_the_hub_runs_without_capabilities_on_a_read_only_root(deployed):
+    """Inside the hub: no effective or bounding capability, no privilege gain, nothing written but its data
+    volume and its tmpfs."""
+    config = inspect(HUB)["HostConfig"]
+    assert config["CapDrop"] == ["ALL"] and config["ReadonlyRootfs"] is True, config
+    assert config["SecurityOpt"] == ["no-new-privileges"], config["SecurityOpt"]
+    seen = subprocess.run(["docker", "exec", HUB, "/opt/jupyterhub/bin/python", "-c", textwrap.dedent("""
+        import os
+        status = dict(line.split(':', 1) for line in open('/proc/self/status'))
+        print(status['CapEff'].strip(), status['CapBnd'].strip(), status['NoNewPrivs'].strip())
+        for path in ('/usr/local/bin/jhub-test', '/data/jhub-test', '/tmp/jhub-test'):
+            try:
+                open(path, 'w').close()
+                os.unlink(path)
+                print(path, 'written')
+            except OSError as error:
+                print(path, error.strerror)
+    """)], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert seen == ["0000000000000000 0000000000000000 1", "/usr/local/bin/jhub-test Read-only file system",
+                    "/data/jhub-test written", "/tmp/jhub-test written"], seen
