@@ -15,7 +15,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export JHUB_DISTROS := $(DISTROS)
 
-.PHONY: help deploy test test-packages lint unit molecule docs locks changelog venv clean bench bench-venv bench-deploy
+.PHONY: help deploy test test-packages lint unit molecule docs locks changelog venv clean bench bench-venv bench-deploy bench-guard
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ bench: bench-venv ## Benchmark deploy, spawn and concurrency on a Molecule test 
 
 bench-deploy: venv ## Time a no-change `make deploy` on this machine (median of 3, with its floor; bench/deploy.py)
 	python bench/deploy.py
+
+bench-guard: venv ## What the hub's Docker proxy adds to a spawn, on this machine's deployment (bench/guard.py)
+	python bench/guard.py
 
 bench-venv: venv $(VENV)/.bench-installed
 
