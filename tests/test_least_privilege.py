@@ -156,3 +156,37 @@ def test_the_hub_runs_without_capabilities_on_a_read_only_root(deployed):
     """)], capture_output=True, text=True, check=True).stdout.splitlines()
     assert seen == ["0000000000000000 0000000000000000 1", "/usr/local/bin/jhub-test Read-only file system",
                     "/data/jhub-test written", "/tmp/jhub-test written"], seen
+
+
+def test_a_server_started_before_the_label_is_still_the_hubs(deployed):
+    """After an upgrade from a release without the proxy, users' servers run without the label: the hub may still
+    poll, stop and remove them (a user server's name and JupyterHub's API address in its environment), and nothing
+    else named like one."""
+    made = []
+    for name, env in (("jupyter-before-label", ["JUPYTERHUB_API_URL=http://jupyterhub:8081/hub/api"]),
+                      ("jupyter-not-a-server", [])):
+        made.append(subprocess.run(
+            ["docker", "run", "-d", "--name", name, "--network", "jupyterhub", *[f"-e{item}" for item in env],
+             NOTEBOOK, "sleep", "300"], capture_output=True, text=True, check=True).stdout.strip())
+    try:
+        script = textwrap.dedent("""
+            import json, os, docker
+            c = docker.APIClient(base_url=os.environ['DOCKER_HOST'], version='auto')
+            seen = {}
+            for name in ('jupyter-before-label', 'jupyter-not-a-server'):
+                try:
+                    c.inspect_container(name)
+                    c.stop(name, timeout=1)
+                    c.remove_container(name)
+                    seen[name] = 'stopped and removed'
+                except docker.errors.APIError as error:
+                    seen[name] = str(error)
+            print(json.dumps(seen))
+        """)
+        seen = json.loads(subprocess.run(["docker", "exec", HUB, "/opt/jupyterhub/bin/python", "-c", script],
+                                         capture_output=True, text=True, check=True).stdout)
+        assert seen["jupyter-before-label"] == "stopped and removed", seen
+        assert "'jupyter-not-a-server' is not a user server" in seen["jupyter-not-a-server"], seen
+        assert inspect("jupyter-not-a-server")["State"]["Running"]
+    finally:
+        subprocess.run(["docker", "rm", "-f", *made], capture_output=True, check=False)

@@ -168,6 +168,10 @@ class Policy:
         endpoints = (body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
         if set(endpoints) - {self.network}:
             raise Refused(rule, f"networks {sorted(endpoints)} are not the hub network {self.network!r}")
+        # A fixed address could be the hub's or the proxy's, which the firewall lets through.
+        fixed = sorted({key for endpoint in endpoints.values() for key in (endpoint or {}) if key in FIXED_ADDRESS})
+        if fixed:
+            raise Refused(rule, f"a fixed address on the hub network: {fixed}")
 
     def device_requests(self, requests: list | None, rule: str) -> None:
         for request in requests or []:
@@ -249,13 +253,16 @@ CONTAINER_KEYS = {
     "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck", "ArgsEscaped", "Image", "Volumes", "WorkingDir",
     "Entrypoint", "NetworkDisabled", "Labels", "StopSignal", "StopTimeout", "HostConfig", "NetworkingConfig",
 }
-# The host settings that a user server may have set; any other one set (Privileged, PidMode, IpcMode,
-# UTSMode, UsernsMode, CgroupParent, Devices, PortBindings, VolumesFrom, Sysctls, MaskedPaths, ...) is refused.
+FIXED_ADDRESS = {"IPAMConfig", "IPAddress", "IPv6Address", "GlobalIPv6Address", "MacAddress"}
+# The host settings that a user server may have set; any other one set is refused: Privileged, PidMode,
+# IpcMode, UTSMode, UsernsMode, CgroupParent, Devices, PortBindings, VolumesFrom, Sysctls, MaskedPaths, and
+# LogConfig (a log driver's address makes the engine connect from the host's network) or OomScoreAdj
+# (a server that the kernel never kills for memory).
 HOST_KEYS = {
     "Binds", "Mounts", "NetworkMode", "CapDrop", "CapAdd", "SecurityOpt", "PidsLimit", "DeviceRequests",
     "Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuQuota", "CpuPeriod", "CpuShares",
-    "AutoRemove", "RestartPolicy", "ShmSize", "Tmpfs", "Init", "ReadonlyRootfs", "LogConfig", "Dns",
-    "DnsOptions", "DnsSearch", "ExtraHosts", "OomScoreAdj", "Ulimits",
+    "AutoRemove", "RestartPolicy", "ShmSize", "Tmpfs", "Init", "ReadonlyRootfs", "Dns", "DnsOptions",
+    "DnsSearch", "ExtraHosts", "Ulimits", "Links",
 }
 # Host settings whose empty value means something (no masked paths: /proc's kernel files exposed).
 EMPTY_MEANS = {"MaskedPaths", "ReadonlyPaths"}
