@@ -131,18 +131,40 @@ class Policy:
         if options and options != expected:
             raise Refused(rule, f"volume driver options {options} are not the configured ones")
 
+    def server_name(self, name: str, rule: str) -> str:
+        """The user of a user server's name (a container's or a service's)."""
+        match = self.container_re.fullmatch(name)
+        if not match:
+            raise Refused(rule, f"name {name!r} is not a user server's ({self.container})")
+        return match.group("username")
+
+    def image_user(self, user: str | None, rule: str) -> None:
+        if user not in (None, ""):
+            raise Refused(rule, f"user {user!r} (a user server runs as its image's user)")
+
+    def mounts(self, mounts: list | None, user: str, rule: str) -> None:
+        """A container's or a service's mounts: tmpfs, or user and shared volumes by Docker's local driver,
+        with the configured driver options only."""
+        for mount in mounts or []:
+            if mount.get("Type") == "tmpfs":
+                continue
+            if mount.get("Type") != "volume":
+                raise Refused(rule, f"mount {mount.get('Source')!r} of type {mount.get('Type')!r} (only volumes)")
+            self.volume_source(mount.get("Source") or "", rule)
+            driver = (mount.get("VolumeOptions") or {}).get("DriverConfig") or {}
+            if driver.get("Name") not in (None, "", "local"):
+                raise Refused(rule, f"volume driver {driver['Name']!r}")
+            self.driver_options(driver.get("Options"), user, rule)
+
     # --- the requests ----------------------------------------------------------------------
 
     def container_create(self, query: dict, body: dict) -> None:
         rule = "container create"
-        name = query.get("name", "")
-        if not self.container_re.fullmatch(name):
-            raise Refused(rule, f"name {name!r} is not a user server's ({self.container})")
+        user = self.server_name(query.get("name", ""), rule)
         unknown = sorted(set(body) - CONTAINER_KEYS)
         if unknown:
             raise Refused(rule, f"settings not allowed: {unknown}")
-        if body.get("User") not in (None, ""):
-            raise Refused(rule, f"user {body['User']!r} (a user server runs as its image's user)")
+        self.image_user(body.get("User"), rule)
         self.image(body.get("Image"), rule)
         self.labels(body.get("Labels"), rule)
         host = body.get("HostConfig") or {}
@@ -153,12 +175,7 @@ class Policy:
             raise Refused(rule, f"network {host.get('NetworkMode')!r} is not the hub network {self.network!r}")
         for bind in host.get("Binds") or []:
             self.volume_source(bind.split(":", 1)[0], rule)
-        for mount in host.get("Mounts") or []:
-            if mount.get("Type") == "tmpfs":
-                continue
-            if mount.get("Type") != "volume" or (mount.get("VolumeOptions") or {}).get("DriverConfig"):
-                raise Refused(rule, f"mount {mount.get('Source')!r} of type {mount.get('Type')!r} (only volumes)")
-            self.volume_source(mount.get("Source") or "", rule)
+        self.mounts(host.get("Mounts"), user, rule)
         self.capabilities(host.get("CapDrop"), host.get("CapAdd"), rule)
         wanted = ["no-new-privileges"] if self.no_new_privileges else []
         if sorted(host.get("SecurityOpt") or []) != wanted:
@@ -191,9 +208,7 @@ class Policy:
 
     def service_create(self, body: dict) -> None:
         rule = "service create"
-        name = body.get("Name") or ""
-        if not self.container_re.fullmatch(name):
-            raise Refused(rule, f"name {name!r} is not a user server's ({self.container})")
+        user = self.server_name(body.get("Name") or "", rule)
         self.labels(body.get("Labels"), rule)
         if (body.get("EndpointSpec") or {}).get("Ports"):
             raise Refused(rule, "published ports")
@@ -204,8 +219,7 @@ class Policy:
         unknown = sorted(key for key, value in spec.items() if key not in SERVICE_CONTAINER_KEYS and value)
         if unknown:
             raise Refused(rule, f"container settings not allowed: {unknown}")
-        if spec.get("User") not in (None, ""):
-            raise Refused(rule, f"user {spec['User']!r} (a user server runs as its image's user)")
+        self.image_user(spec.get("User"), rule)
         self.image(spec.get("Image"), rule)
         privileges = spec.get("Privileges") or {}
         if set(privileges) - {"NoNewPrivileges"} or privileges.get("NoNewPrivileges", False) != self.no_new_privileges:
@@ -214,17 +228,7 @@ class Policy:
         self.pids(((task.get("Resources") or {}).get("Limits") or {}).get("Pids"), rule)
         if ((task.get("Resources") or {}).get("Reservations") or {}).get("GenericResources") and not self.gpus:
             raise Refused(rule, "generic resources (only the GPUs of a profile that has them)")
-        user = self.container_re.fullmatch(name).group("username")
-        for mount in spec.get("Mounts") or []:
-            if mount.get("Type") == "tmpfs":
-                continue
-            if mount.get("Type") != "volume":
-                raise Refused(rule, f"mount {mount.get('Source')!r} of type {mount.get('Type')!r} (only volumes)")
-            self.volume_source(mount.get("Source") or "", rule)
-            driver = (mount.get("VolumeOptions") or {}).get("DriverConfig") or {}
-            if driver.get("Name") not in (None, "", "local"):
-                raise Refused(rule, f"volume driver {driver['Name']!r}")
-            self.driver_options(driver.get("Options"), user, rule)
+        self.mounts(spec.get("Mounts"), user, rule)
         networks = [network.get("Target") for network in task.get("Networks") or body.get("Networks") or []]
         if set(networks) - {self.network}:
             raise Refused(rule, f"networks {networks} are not the hub network {self.network!r}")
