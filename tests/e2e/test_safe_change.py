@@ -20,7 +20,7 @@ import uuid
 import pytest
 import requests
 
-from jhub_testing.hubclient import HealthWatch, HubClient, Watcher
+from jhub_testing.hubclient import HealthWatch, HubClient, KeepAlive, Watcher
 
 URL = os.environ.get("JHUB_URL", "")
 ADMIN = os.environ.get("JHUB_ADMIN_USER", "admin")
@@ -173,7 +173,8 @@ def test_redeploy_with_a_new_setting_keeps_users_connected(user):
         watcher, health = Watcher(client, name), HealthWatch(URL)
         watcher.start()
         health.start()
-        result, took = redeploy({"jupyterhub_idle_culler_timeout": 3601})
+        with KeepAlive(ws):
+            result, took = redeploy({"jupyterhub_idle_culler_timeout": 3601})
         watcher.stop()
         health.stop()
         assert result.returncode == 0, result.stdout[-3000:]

@@ -274,3 +274,27 @@ class HealthWatch(_Watch):
     def check(self) -> str | None:
         response = requests.get(f"{self.url}/hub/health", timeout=2)
         return None if response.status_code == 200 else f"HTTP {response.status_code}"
+
+
+class KeepAlive(threading.Thread):
+    """Answers for an open kernel websocket while the test does not read it, as a browser does.
+
+    Jupyter Server pings each websocket every 30 s and closes one that has sent no pong for 90 s;
+    websocket-client only answers pings inside recv(). A pong every 10 s (unsolicited pongs are
+    allowed, and the server counts them) keeps the connection through a long play."""
+
+    def __init__(self, ws: websocket.WebSocket):
+        super().__init__(daemon=True)
+        self.ws, self.stopped = ws, threading.Event()
+
+    def run(self):
+        while not self.stopped.wait(10):
+            self.ws.pong(b"")
+
+    def __enter__(self) -> KeepAlive:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.stopped.set()
+        self.join(timeout=10)
