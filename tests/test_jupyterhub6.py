@@ -1,8 +1,9 @@
 """The hub's own Python (tests/unit: the spawner, the NativeAuthenticator layer) under JupyterHub 6 too.
 
-requirements.txt pins the hub image's default JupyterHub (5.5); this runs the same unit tests in a
-virtualenv of their own with JupyterHub 6.1.1 (tests/unit/requirements-jupyterhub6.txt), made once
-inside .venv (ignored like it by the linters) and made again when that file changes.
+requirements.txt pins JupyterHub 5.5.4, the older release the hub image still builds (and upgrades start
+from); this runs the same unit tests in a virtualenv of their own with JupyterHub 6.1.1, the default
+(tests/unit/requirements-jupyterhub6.txt), made once inside .venv (ignored like it by the linters) and
+made again when that file changes.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ def test_unit_tests_pass_under_jupyterhub_6():
     version = subprocess.run([python, "-c", "import jupyterhub; print(jupyterhub.__version__)"],
                              capture_output=True, text=True, check=True).stdout.strip()
     assert version == "6.1.1", version
-    result = subprocess.run([python, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs", "tests/unit"],
+    # The Docker proxy's tests (test_guard.py) use no JupyterHub: they run once, in the main session.
+    result = subprocess.run([python, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs", "tests/unit",
+                             "--ignore=tests/unit/test_guard.py"],
                             cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert " passed" in result.stdout and "skipped" not in result.stdout, result.stdout[-2000:]
