@@ -17,8 +17,10 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
+import requests
 
 # deployed is test_local_deploy's fixture: the hub that make deploy made.
 from test_local_deploy import deployed, inspect  # noqa: F401 # pylint: disable=unused-import
@@ -156,6 +158,35 @@ def test_the_hub_runs_without_capabilities_on_a_read_only_root(deployed):
     """)], capture_output=True, text=True, check=True).stdout.splitlines()
     assert seen == ["0000000000000000 0000000000000000 1", "/usr/local/bin/jhub-test Read-only file system",
                     "/data/jhub-test written", "/tmp/jhub-test written"], seen
+
+
+def test_the_proxy_runs_as_nobody_without_capabilities(deployed):
+    """configurable-http-proxy, the process that users' traffic reaches first: every process of its container runs
+    as nobody, with no capability left (not even in the bounding set) and no privilege gain, and cannot read the
+    token file it started with (root's); the token reached it: its API answers the hub's token."""
+    proxy = inspect("jupyterhub-proxy")
+    config = proxy["HostConfig"]
+    assert config["CapDrop"] == ["ALL"] and config["ReadonlyRootfs"] is True, config
+    assert sorted(cap.removeprefix("CAP_") for cap in config["CapAdd"]) == ["SETGID", "SETPCAP", "SETUID"], config["CapAdd"]
+    # Every process's status, as nobody (the exec's own shell and cat are told apart by their pids).
+    script = "echo $$; for s in /proc/[0-9]*/status; do cat $s; echo ---; done; cat /run/secrets/proxy.token 2>&1 | head -c 100"
+    out = subprocess.run(["docker", "exec", "--user", "65534:65534", "jupyterhub-proxy", "sh", "-c", script],
+                         capture_output=True, text=True, check=True).stdout
+    own, rest = out.split("\n", 1)
+    # A status that could not be read (its process ended meanwhile) is an empty block.
+    blocks = [dict(line.split(":", 1) for line in block.strip().splitlines()) for block in rest.split("---\n")[:-1] if block.strip()]
+    processes = [{key: " ".join(value.split()) for key, value in block.items()} for block in blocks
+                 if block["PPid"].strip() != own and block["Pid"].strip() != own]
+    assert {p["Name"] for p in processes} >= {"tini"} and len(processes) >= 2, processes
+    for process in processes:
+        assert process["Uid"] == process["Gid"] == "65534 65534 65534 65534", process
+        assert process["CapPrm"] == process["CapEff"] == process["CapBnd"] == "0000000000000000", process
+        assert process["NoNewPrivs"] == "1", process
+    assert "Permission denied" in rest.split("---\n")[-1], rest[-200:]
+    token = Path("/srv/jupyterhub/secrets/proxy.token").read_text().strip()
+    address = next(iter(proxy["NetworkSettings"]["Networks"].values()))["IPAddress"]
+    routes = requests.get(f"http://{address}:8001/api/routes", headers={"Authorization": f"token {token}"}, timeout=10)
+    assert routes.status_code == 200, routes.text[:300]
 
 
 def test_a_server_started_before_the_label_is_still_the_hubs(deployed):
