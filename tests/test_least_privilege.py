@@ -113,8 +113,11 @@ def test_the_attack_is_refused_by_the_docker_proxy(attacks, name):
 
 
 def engine_call(call: str) -> subprocess.CompletedProcess:
+    """The call on the engine's socket, with a wait for the engine's answer that a busy machine does not outlast
+    (docker-py's default is 60 s)."""
     return subprocess.run(
-        [sys.executable, "-c", f"import docker; c = docker.APIClient(); r = {call}; print(r.get('Id', r) if isinstance(r, dict) else r)"],
+        [sys.executable, "-c",
+         f"import docker; c = docker.APIClient(timeout=600); r = {call}; print(r.get('Id', r) if isinstance(r, dict) else r)"],
         capture_output=True, text=True, check=False)
 
 

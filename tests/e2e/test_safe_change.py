@@ -29,13 +29,12 @@ REDEPLOY = os.environ.get("JHUB_REDEPLOY", "")
 HOST_EXEC = shlex.split(os.environ.get("JHUB_HOST_EXEC", ""))
 RUN = uuid.uuid4().hex[:6]
 # The bars. A hub that hangs instead of failing would hold the play for the health timeout (180 s by
-# default) in the candidate's check or in the wait after the switch: the live hub's own wait must
-# fail within FAIL_AT_ONCE of its start, and the whole play within PLAY_WITHIN. A play that waited
-# out the health timeout takes that plus its own work (30 s or more), so over 200 s; a play that
-# failed at once took 50 to 90 s here while the Molecule scenarios ran beside it, and up to 160 s on
-# a machine twice as slow.
+# default), in the candidate's check or in the wait after the switch. Each failed play says which it
+# was, in its own words, whatever the machine's load: the candidate "exited with status N" (not "was
+# not ready within 180 s"), and the live hub's wait after the switch failed within FAIL_AT_ONCE. The
+# plays' own times are printed only: a wall-clock bar on them measures the machine's load as much as the
+# play (one that failed at once took 50 to 90 s here beside the Molecule scenarios, 160 s on a slow day).
 FAIL_AT_ONCE = 30
-PLAY_WITHIN = 200
 
 pytestmark = pytest.mark.skipif(not (REDEPLOY and HOST_EXEC), reason="JHUB_REDEPLOY or JHUB_HOST_EXEC is not set")
 
@@ -96,7 +95,7 @@ def test_redeploy_with_a_change_the_hub_refuses_leaves_the_live_hub_serving(user
     flat = " ".join(result.stdout.split())
     assert "The hub does not start with the new configuration" in flat, result.stdout[-3000:]
     assert error in flat, result.stdout[-3000:]
-    assert took < PLAY_WITHIN, f"the play took {took:.0f} s to fail"
+    assert "preflight: the candidate hub exited with status" in flat, result.stdout[-3000:]
     assert live_hub() == before
     assert watcher.ok >= 5 and not watcher.failed, (watcher.ok, watcher.failed)
 
@@ -109,7 +108,6 @@ def assert_rolled_back(user, before: dict, result: subprocess.CompletedProcess, 
     assert result.returncode != 0, result.stdout[-3000:]
     flat = " ".join(result.stdout.split())
     assert "Rolled back" in flat and cause in flat, result.stdout[-4000:]
-    assert took < PLAY_WITHIN, f"the play took {took:.0f} s to fail"
     waited = re.search(r"The hub container \S+ (?:exited with status \d+|restarted) after (\d+) s", flat)
     assert waited, result.stdout[-4000:]
     print(f"{cause}: the wait after the switch failed after {waited[1]} s")
@@ -155,7 +153,6 @@ def test_redeploy_onto_a_taken_port_changes_nothing(user):
     assert result.returncode != 0, result.stdout[-3000:]
     flat = " ".join(result.stdout.split())
     assert ":18999 is in use on the host" in flat and "Nothing changed" in flat, result.stdout[-3000:]
-    assert took < PLAY_WITHIN, f"the play took {took:.0f} s to fail"
     assert live_hub() == before
     assert watcher.ok >= 5 and not watcher.failed, (watcher.ok, watcher.failed)
 
