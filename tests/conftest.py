@@ -22,7 +22,7 @@ DISTROS = os.environ.get("JHUB_DISTROS", "bookworm trixie").split()
 # The end-to-end suite needs a deployed hub; the full-stack Molecule scenario runs it
 # with JHUB_URL set (see molecule/default/verify.yml).
 collect_ignore = [] if os.environ.get("JHUB_URL") else ["e2e"]
-# The HTTPS checks need a hub behind the TLS proxy (molecule/tls).
+# The HTTPS checks need a hub behind the HTTPS front (the default scenario's switch to HTTPS).
 if not os.environ.get("JHUB_URL", "").startswith("https://"):
     collect_ignore.append("e2e/test_https.py")
 

@@ -1,6 +1,6 @@
 """HTTPS in front of the hub (jhub_tls_mode other than none), against a deployed hub.
 
-Collected only when JHUB_URL is https:// (molecule/tls sets it). Besides test_hub.py's settings:
+Collected only when JHUB_URL is https:// (the default scenario's switch to HTTPS, molecule/default/https.yml, sets it). Besides test_hub.py's settings:
   JHUB_HTTP_URL          the front's plain-HTTP URL, e.g. http://hub.test
   JHUB_TLS_RENEW_WITHIN  seconds within which the certificate must be replaced by a new one
                          (an ACME server issuing short-lived certificates); unset skips that test
