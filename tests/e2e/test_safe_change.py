@@ -122,7 +122,13 @@ def test_redeploy_that_fails_after_the_switch_rolls_back(user):
     """A configuration that only the live hub refuses (it fails where the Docker proxy's socket is): the preflight
     passes, the live hub exits, the wait fails at once, and the previous configuration comes back. The
     proxy's container is not touched: the user's server answers through it during the whole play."""
-    client, name = user
+    _client, name = user
+    # A server checks a user's token with the hub at most every five minutes (JupyterHub's HubAuth cache): a
+    # check that falls into the hub's downtime fails until the hub is back. The watch logs in anew, so that its
+    # token was checked just before the play, whatever the tests before took (as the upgrade test's watch does).
+    client = HubClient(URL)
+    assert client.login(name, f"Stable-Table-{RUN}-Lamp").status_code == 302
+    client.open_server(name)
     before = live_hub()
     extra = ("import os\nif os.path.exists('/run/jhub-docker-guard/docker.sock'):\n"
              "    raise SystemExit('jhub-test: this configuration fails in the live hub only')")
