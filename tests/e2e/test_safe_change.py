@@ -28,6 +28,8 @@ ADMIN_PASSWORD = os.environ.get("JHUB_ADMIN_PASSWORD", "")
 REDEPLOY = os.environ.get("JHUB_REDEPLOY", "")
 HOST_EXEC = shlex.split(os.environ.get("JHUB_HOST_EXEC", ""))
 RUN = uuid.uuid4().hex[:6]
+# The test user's password.
+PASSWORD = f"Stable-Table-{RUN}-Lamp"
 # The bars. A hub that hangs instead of failing would hold the play for the health timeout (180 s by
 # default), in the candidate's check or in the wait after the switch. Each failed play says which it
 # was, in its own words, whatever the machine's load: the candidate "exited with status N" (not "was
@@ -71,7 +73,7 @@ def user() -> tuple[HubClient, str]:
     assert admin.login(ADMIN, ADMIN_PASSWORD).status_code == 302
     name = f"carl{RUN}"
     client = HubClient(URL)
-    client.join(admin, name, f"Stable-Table-{RUN}-Lamp")
+    client.join(admin, name, PASSWORD)
     return client, name
 
 
@@ -127,7 +129,7 @@ def test_redeploy_that_fails_after_the_switch_rolls_back(user):
     # check that falls into the hub's downtime fails until the hub is back. The watch logs in anew, so that its
     # token was checked just before the play, whatever the tests before took (as the upgrade test's watch does).
     client = HubClient(URL)
-    assert client.login(name, f"Stable-Table-{RUN}-Lamp").status_code == 302
+    assert client.login(name, PASSWORD).status_code == 302
     client.open_server(name)
     before = live_hub()
     extra = ("import os\nif os.path.exists('/run/jhub-docker-guard/docker.sock'):\n"
