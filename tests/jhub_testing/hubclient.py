@@ -224,11 +224,19 @@ class HubClient:
 
 
 class _Watch(threading.Thread):
-    """Polls while a play runs: check() five times a second; the seconds and answers when it failed."""
+    """Polls while a play runs: check() five times a second; the seconds and answers when it failed,
+    and when each failed check began and ended (monotonic clock)."""
 
     def __init__(self):
         super().__init__(daemon=True)
         self.ok, self.failed, self.down, self.stopped = 0, [], 0.0, threading.Event()
+        self.failures: list[tuple[float, float, str]] = []
+        self.last_ok = False
+
+    def failed_outside(self, other: _Watch, margin: float = 1.0) -> list[str]:
+        """This watch's failures that did not begin while the other watch failed (within margin seconds)."""
+        return [problem for began, _ended, problem in self.failures
+                if not any(start - margin <= began <= end + margin for start, end, _problem in other.failures)]
 
     def check(self) -> str | None:
         raise NotImplementedError
@@ -240,12 +248,15 @@ class _Watch(threading.Thread):
                 problem = self.check()
             except requests.RequestException as error:
                 problem = type(error).__name__
-            self.stopped.wait(max(0.0, 0.2 - (time.monotonic() - began)))
+            ended = time.monotonic()
+            self.stopped.wait(max(0.0, 0.2 - (ended - began)))
             if problem:
                 self.failed.append(problem)
+                self.failures.append((began, ended, problem))
                 self.down += time.monotonic() - began
             else:
                 self.ok += 1
+            self.last_ok = not problem
 
     def stop(self) -> None:
         self.stopped.set()
