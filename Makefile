@@ -23,7 +23,8 @@ help: ## Show the targets
 deploy: venv ## Deploy JupyterHub on this machine (inventory/local.yml)
 	ansible-playbook playbooks/site.yml
 
-test: lint test-packages ## Run the whole test suite: lint, docs, unit and bad-input tests, this machine's deployment, Molecule
+# The linters run inside pytest (tests/test_lint.py), beside the Molecule scenarios.
+test: venv test-packages ## Run the whole test suite: lint, docs, unit and bad-input tests, this machine's deployment, Molecule
 	pytest $(PYTEST_ARGS)
 
 # Debian packages the suite needs on this machine (installed when missing; root): debootstrap
