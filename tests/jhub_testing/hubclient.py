@@ -229,9 +229,14 @@ class _Watch(threading.Thread):
 
     def __init__(self):
         super().__init__(daemon=True)
-        self.ok, self.failed, self.down, self.stopped = 0, [], 0.0, threading.Event()
+        self.ok, self.down, self.stopped = 0, 0.0, threading.Event()
         self.failures: list[tuple[float, float, str]] = []
         self.last_ok = False
+
+    @property
+    def failed(self) -> list[str]:
+        """The answers of the failed checks, in order."""
+        return [problem for _began, _ended, problem in self.failures]
 
     def failed_outside(self, other: _Watch, margin: float = 1.0) -> list[str]:
         """This watch's failures that did not begin while the other watch failed (within margin seconds)."""
@@ -251,7 +256,6 @@ class _Watch(threading.Thread):
             ended = time.monotonic()
             self.stopped.wait(max(0.0, 0.2 - (ended - began)))
             if problem:
-                self.failed.append(problem)
                 self.failures.append((began, ended, problem))
                 self.down += time.monotonic() - began
             else:
