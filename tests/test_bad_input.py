@@ -288,6 +288,8 @@ CASES = [
     ("playbooks/jupyterhub.yml", {"jupyterhub_spawner_docker_threads": 0}, ["jupyterhub_spawner_docker_threads must be 1-64", "got 0"]),
     ("playbooks/jupyterhub.yml", {"jupyterhub_cpu_shares": 1}, ["jupyterhub_cpu_shares must be 2-262144", "got 1"]),
     ("playbooks/jupyterhub.yml", {"jupyterhub_cpu_shares": "high"}, ["jupyterhub_cpu_shares", "int"]),
+    ("playbooks/jupyterhub.yml", {"jupyterhub_uid": 0},
+     ["jupyterhub_uid must be a user ID from 1 to 2147483646, not root's 0 (got 0)"]),
     # Bursts: start slots, the wait for one, the cap of pending starts.
     ("playbooks/jupyterhub.yml", {"jupyterhub_spawner_concurrent_starts": 0}, ["jupyterhub_spawner_concurrent_starts must be 1 or more", "got 0"]),
     ("playbooks/jupyterhub.yml", {"jupyterhub_spawner_concurrent_starts": -2}, ["jupyterhub_spawner_concurrent_starts must be 1 or more", "got -2"]),
@@ -320,6 +322,8 @@ CASES = [
     # The HTTPS front's own refusals.
     ("playbooks/jupyterhub_tls.yml", {"jupyterhub_tls_https_port": 8443, "jupyterhub_tls_http_port": 8443},
      ["jupyterhub_tls_https_port and jupyterhub_tls_http_port must be two different ports 1-65535 (got 8443 and 8443)"]),
+    ("playbooks/jupyterhub_tls.yml", {"jupyterhub_tls_uid": 0},
+     ["jupyterhub_tls_uid must be a user ID from 1 to 2147483646, not root's 0 (got 0)"]),
     ("playbooks/jupyterhub_tls.yml", {"jupyterhub_tls_acme_ca": "http://acme.internal/dir"},
      ["jupyterhub_tls_acme_ca must be an https:// directory URL (got 'http://acme.internal/dir')"]),
     ("playbooks/jupyterhub_tls.yml", {"jupyterhub_tls_acme_renew_interval": "daily"},

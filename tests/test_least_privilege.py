@@ -7,13 +7,14 @@ with the rule in its answer and in the proxy's log. Where it is safe to try, the
 side, on the engine's socket, succeeds: the refusal was the proxy's, not the engine's.
 
 The hub's normal work through the proxy is what the rest of the suite does: every spawn and stop, named servers
-and profiles (test_environments.py), idle culling, backups that stop servers through the hub, the swarm path
+and profiles (test_environments.py), idle culling (below), backups that stop servers through the hub, the swarm path
 (the swarm scenario).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -23,9 +24,13 @@ import pytest
 import requests
 
 # deployed is test_local_deploy's fixture: the hub that make deploy made.
-from test_local_deploy import deployed, inspect  # noqa: F401 # pylint: disable=unused-import
+from test_local_deploy import URL, deployed, inspect  # noqa: F401 # pylint: disable=unused-import
+
+from jhub_testing.hubclient import HubClient
 
 HUB = "jupyterhub"
+# The hub's processes run as its user (jupyterhub_uid); an exec as that user is what code run in the hub can do.
+IN_HUB = ["docker", "exec", "--user", "10081:10081", HUB, "/opt/jupyterhub/bin/python", "-c"]
 GUARD = "jupyterhub-docker-guard"
 NOTEBOOK = "jhub-docker/notebook:6.1.1"
 # The hardening a user server has: an attack that has it and only breaks one rule shows that rule.
@@ -87,7 +92,7 @@ SCRIPT = textwrap.dedent("""
 def attacks(deployed):
     calls = {name: call for name, (call, _words) in ATTACKS.items()}
     since = inspect(GUARD)["State"]["StartedAt"]
-    made = subprocess.run(["docker", "exec", HUB, "/opt/jupyterhub/bin/python", "-c", SCRIPT, json.dumps(calls)],
+    made = subprocess.run([*IN_HUB, SCRIPT, json.dumps(calls)],
                           capture_output=True, text=True, check=False)
     assert made.returncode == 0, made.stderr[-3000:]
     log = subprocess.run(["docker", "logs", "--since", since, GUARD], capture_output=True, text=True, check=True)
@@ -141,26 +146,49 @@ def test_nothing_was_changed_by_the_attacks(attacks):
     assert subprocess.run(["docker", "inspect", "jupyter-mallory"], capture_output=True, check=False).returncode != 0
 
 
-def test_the_hub_runs_without_capabilities_on_a_read_only_root(deployed):
-    """Inside the hub: no effective or bounding capability, no privilege gain, nothing written but its data
-    volume and its tmpfs."""
+def container_processes(container: str, user: str, then: str = "") -> tuple[list[dict[str, str]], str]:
+    """The status of every process in CONTAINER (read as USER) but the exec's own shell and its children, and what the
+    shell command THEN printed after them."""
+    script = f"echo $$; for s in /proc/[0-9]*/status; do cat $s; echo ---; done; {then}"
+    out = subprocess.run(["docker", "exec", "--user", user, container, "sh", "-c", script],
+                         capture_output=True, text=True, check=True).stdout
+    own, rest = out.split("\n", 1)
+    # A status that could not be read (its process ended meanwhile) is an empty block.
+    blocks = [dict(line.split(":", 1) for line in block.strip().splitlines()) for block in rest.split("---\n")[:-1] if block.strip()]
+    return ([{key: " ".join(value.split()) for key, value in block.items()} for block in blocks
+             if block["PPid"].strip() != own and block["Pid"].strip() != own], rest.split("---\n")[-1])
+
+
+def assert_confined(processes: list[dict[str, str]], uid: int) -> None:
+    """Every process runs as UID (user and group), with no capability left, not even in the bounding set, and no
+    privilege gain."""
+    for process in processes:
+        assert process["Uid"] == process["Gid"] == f"{uid} {uid} {uid} {uid}", process
+        assert process["CapPrm"] == process["CapEff"] == process["CapBnd"] == "0000000000000000", process
+        assert process["NoNewPrivs"] == "1", process
+
+
+def test_the_hub_runs_as_its_user_without_capabilities_on_a_read_only_root(deployed):
+    """Inside the hub: every process runs as the hub's user with no capability (its start, as root, kept only what
+    giving the data volume to that user and dropping to it need, and dropped them); it cannot read the host's
+    configuration directory (root's secrets, 0600) that its start copied from; it writes nothing but its data
+    volume and its tmpfs, and its data volume is its own."""
     config = inspect(HUB)["HostConfig"]
     assert config["CapDrop"] == ["ALL"] and config["ReadonlyRootfs"] is True, config
+    assert sorted(cap.removeprefix("CAP_") for cap in config["CapAdd"]) == [
+        "CHOWN", "DAC_READ_SEARCH", "SETGID", "SETPCAP", "SETUID"], config["CapAdd"]
     assert config["SecurityOpt"] == ["no-new-privileges"], config["SecurityOpt"]
-    seen = subprocess.run(["docker", "exec", HUB, "/opt/jupyterhub/bin/python", "-c", textwrap.dedent("""
-        import os
-        status = dict(line.split(':', 1) for line in open('/proc/self/status'))
-        print(status['CapEff'].strip(), status['CapBnd'].strip(), status['NoNewPrivs'].strip())
-        for path in ('/usr/local/bin/jhub-test', '/data/jhub-test', '/tmp/jhub-test'):
-            try:
-                open(path, 'w').close()
-                os.unlink(path)
-                print(path, 'written')
-            except OSError as error:
-                print(path, error.strerror)
-    """)], capture_output=True, text=True, check=True).stdout.splitlines()
-    assert seen == ["0000000000000000 0000000000000000 1", "/usr/local/bin/jhub-test Read-only file system",
-                    "/data/jhub-test written", "/tmp/jhub-test written"], seen
+    then = ("cat /run/jhub-host-config/secrets/proxy.token 2>&1 | head -c 100;"
+            " for path in /usr/local/bin/jhub-test /data/jhub-test /tmp/jhub-test; do"
+            " (touch $path && rm $path && echo $path written) 2>&1 | tail -c 100; done;"
+            " find /data /srv/jupyterhub '!' -user 10081 | head -3; stat -c %a /srv/jupyterhub/secrets/proxy.token")
+    processes, rest = container_processes(HUB, "10081:10081", then)
+    assert {p["Name"] for p in processes} >= {"tini", "jupyterhub"}, processes
+    assert_confined(processes, 10081)
+    lines = rest.strip().splitlines()
+    assert "Permission denied" in lines[0], lines
+    assert "Read-only file system" in lines[1], lines
+    assert lines[2:] == ["/data/jhub-test written", "/tmp/jhub-test written", "600"], lines
 
 
 def test_the_proxy_runs_as_nobody_without_capabilities(deployed):
@@ -171,21 +199,10 @@ def test_the_proxy_runs_as_nobody_without_capabilities(deployed):
     config = proxy["HostConfig"]
     assert config["CapDrop"] == ["ALL"] and config["ReadonlyRootfs"] is True, config
     assert sorted(cap.removeprefix("CAP_") for cap in config["CapAdd"]) == ["SETGID", "SETPCAP", "SETUID"], config["CapAdd"]
-    # Every process's status, as nobody (the exec's own shell and cat are told apart by their pids).
-    script = "echo $$; for s in /proc/[0-9]*/status; do cat $s; echo ---; done; cat /run/secrets/proxy.token 2>&1 | head -c 100"
-    out = subprocess.run(["docker", "exec", "--user", "65534:65534", "jupyterhub-proxy", "sh", "-c", script],
-                         capture_output=True, text=True, check=True).stdout
-    own, rest = out.split("\n", 1)
-    # A status that could not be read (its process ended meanwhile) is an empty block.
-    blocks = [dict(line.split(":", 1) for line in block.strip().splitlines()) for block in rest.split("---\n")[:-1] if block.strip()]
-    processes = [{key: " ".join(value.split()) for key, value in block.items()} for block in blocks
-                 if block["PPid"].strip() != own and block["Pid"].strip() != own]
+    processes, rest = container_processes("jupyterhub-proxy", "65534:65534", "cat /run/secrets/proxy.token 2>&1 | head -c 100")
     assert {p["Name"] for p in processes} >= {"tini"} and len(processes) >= 2, processes
-    for process in processes:
-        assert process["Uid"] == process["Gid"] == "65534 65534 65534 65534", process
-        assert process["CapPrm"] == process["CapEff"] == process["CapBnd"] == "0000000000000000", process
-        assert process["NoNewPrivs"] == "1", process
-    assert "Permission denied" in rest.split("---\n")[-1], rest[-200:]
+    assert_confined(processes, 65534)
+    assert "Permission denied" in rest, rest[-200:]
     token = Path("/srv/jupyterhub/secrets/proxy.token").read_text().strip()
     address = next(iter(proxy["NetworkSettings"]["Networks"].values()))["IPAddress"]
     routes = requests.get(f"http://{address}:8001/api/routes", headers={"Authorization": f"token {token}"}, timeout=10)
@@ -217,10 +234,58 @@ def test_a_server_started_before_the_label_is_still_the_hubs(deployed):
                     seen[name] = str(error)
             print(json.dumps(seen))
         """)
-        seen = json.loads(subprocess.run(["docker", "exec", HUB, "/opt/jupyterhub/bin/python", "-c", script],
+        seen = json.loads(subprocess.run([*IN_HUB, script],
                                          capture_output=True, text=True, check=True).stdout)
         assert seen["jupyter-before-label"] == "stopped and removed", seen
         assert "'jupyter-not-a-server' is not a user server" in seen["jupyter-not-a-server"], seen
         assert inspect("jupyter-not-a-server")["State"]["Running"]
     finally:
         subprocess.run(["docker", "rm", "-f", *made], capture_output=True, check=False)
+
+
+# Run in the hub as its user: the idle culler's own code, with the environment (token, API address) of the culler
+# service that the hub runs, and a limit of 1 s instead of the configured one; until USER's server is gone (60 s).
+CULL = textwrap.dedent("""
+    import json, os, subprocess, sys, time, urllib.request
+    user = sys.argv[1]
+    for pid in filter(str.isdigit, os.listdir('/proc')):
+        try:
+            if b'jupyterhub_idle_culler' in open(f'/proc/{pid}/cmdline', 'rb').read():
+                env = dict(item.split('=', 1) for item in open(f'/proc/{pid}/environ').read().split('\\0') if '=' in item)
+                break
+        except OSError:
+            pass
+    culler = subprocess.Popen([sys.executable, '-m', 'jupyterhub_idle_culler', '--timeout=1', '--cull-every=2',
+                               '--url=' + env['JUPYTERHUB_API_URL']], env={**os.environ, **env},
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    ask = urllib.request.Request(env['JUPYTERHUB_API_URL'] + '/users/' + user,
+                                 headers={'Authorization': 'token ' + env['JUPYTERHUB_API_TOKEN']})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and json.load(urllib.request.urlopen(ask))['servers']:
+        time.sleep(1)
+    culler.terminate()
+    print(json.dumps({'servers': json.load(urllib.request.urlopen(ask))['servers'], 'log': culler.communicate()[0][-3000:]}))
+""")
+
+
+def test_the_idle_culler_stops_an_idle_server_through_the_proxy(deployed):
+    """Idle culling, the hub's one stop that no user asks for: the culler's code with the token and role of the hub's
+    culler service, run in the hub as the hub's user, with a 1 s limit (the configured hour does not fit a test),
+    stops an idle server. The hub stops it through its Docker proxy (its log shows the call); it has no other way.
+    It stops any other idle server too: those of the tests before are not needed again."""
+    admin = HubClient(URL)
+    assert admin.login("admin", deployed).status_code == 302
+    name = f"idle{os.getpid()}"
+    assert admin.api("POST", f"/users/{name}").status_code in (201, 409)
+    admin.start_server(name)
+    container = inspect(f"jupyter-{name}")["Id"]
+    since = inspect(GUARD)["State"]["StartedAt"]
+    try:
+        seen = json.loads(subprocess.run([*IN_HUB, CULL, name], capture_output=True, text=True, check=True).stdout)
+        assert seen["servers"] == {}, seen
+        assert name in seen["log"], seen["log"]
+        log = subprocess.run(["docker", "logs", "--since", since, GUARD], capture_output=True, text=True, check=True)
+        stops = [line for line in (log.stdout + log.stderr).splitlines() if "/stop" in line and container in line]
+        assert stops and "refused" not in stops[-1], stops
+    finally:
+        admin.api("DELETE", f"/users/{name}")

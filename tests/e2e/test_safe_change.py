@@ -45,6 +45,18 @@ def on_host(*argv: str) -> str:
     return subprocess.run([*HOST_EXEC, *argv], capture_output=True, text=True, timeout=120, check=True).stdout.strip()
 
 
+def hub_log(lines: int = 40) -> str:
+    """The end of the hub's log, for a failure's message: why the hub took a server for stopped, for instance."""
+    done = subprocess.run([*HOST_EXEC, "docker", "logs", "--tail", str(lines), "jupyterhub"], capture_output=True,
+                          text=True, timeout=120, check=False)
+    return done.stdout + done.stderr
+
+
+def assert_server_answers(client: HubClient, name: str) -> None:
+    status = client.server_api(name, "GET", "/status").status_code
+    assert status == 200, f"{name}'s server answers {status}; the end of the hub's log:\n{hub_log()}"
+
+
 def started(container: str) -> dict:
     return json.loads(on_host("docker", "inspect", "--format",
                               '{"id": {{json .Id}}, "started": {{json .State.StartedAt}}, "image": {{json .Image}}}',
@@ -117,7 +129,7 @@ def assert_rolled_back(user, before: dict, result: subprocess.CompletedProcess, 
     after = live_hub()
     assert after["config"] == before["config"] and after["image"] == before["image"], (before, after)
     assert requests.get(f"{URL}/hub/health", timeout=10).status_code == 200
-    assert client.server_api(name, "GET", "/status").status_code == 200
+    assert_server_answers(client, name)
 
 
 def test_redeploy_that_fails_after_the_switch_rolls_back(user):
@@ -219,4 +231,4 @@ def test_redeploy_publishes_exactly_the_wanted_port_and_address(user):
     assert result.returncode == 0, result.stdout[-3000:]
     assert published() == before, published()
     assert requests.get(f"{URL}/hub/health", timeout=10).status_code == 200
-    assert client.server_api(name, "GET", "/status").status_code == 200
+    assert_server_answers(client, name)

@@ -171,6 +171,75 @@ def test_a_users_kernel_reaches_no_other_server_no_node_service_and_no_metadata(
     assert seen == ["open", "open", "TimeoutError", "open"], seen
 
 
+# Run in the manager's hub as its user, as a compromised hub would: the swarm calls that reach beyond the hub's own
+# servers, each through the hub's Docker proxy; the service ones are the spec of a user's running server (argv[1])
+# with one change. {attack: [status, message]}.
+SWARM_ATTACKS = """
+import copy, json, os, sys
+import docker
+c = docker.APIClient(base_url=os.environ['DOCKER_HOST'], version='auto')
+spec = c.inspect_service(sys.argv[1])['Spec']
+# The engine keeps the hub network by its ID; the spawner names it, as here.
+for network in spec['TaskTemplate'].get('Networks') or []:
+    network['Target'] = 'jupyterhub'
+
+def service(change):
+    body = copy.deepcopy(spec)
+    change(body['TaskTemplate'])
+    c._raise_for_status(c._post_json(c._url('/services/create'), data=body))
+
+def worker():
+    node = next(node for node in c.nodes() if node['Spec']['Role'] == 'worker')
+    c.update_node(node['ID'], node['Version']['Index'], {**node['Spec'], 'Role': 'manager'})
+
+attacks = {
+    'the server as it is': lambda: service(lambda task: None),
+    'the join tokens': lambda: c.inspect_swarm(),
+    'swarm secrets': lambda: c.secrets(),
+    'a worker made a manager': worker,
+    'a server that binds /': lambda: service(lambda task: task['ContainerSpec'].setdefault('Mounts', []).append(
+        {'Type': 'bind', 'Source': '/', 'Target': '/host'})),
+    'a server with SYS_ADMIN': lambda: service(lambda task: task['ContainerSpec'].update(CapabilityAdd=['CAP_SYS_ADMIN'])),
+    'a server on the host network': lambda: service(lambda task: task.update(Networks=[{'Target': 'host'}])),
+}
+seen = {}
+for name, attack in attacks.items():
+    try:
+        attack()
+        seen[name] = [200, 'done']
+    except docker.errors.APIError as error:
+        seen[name] = [error.response.status_code, str(error)]
+print(json.dumps(seen))
+"""
+
+
+def test_a_compromised_hub_on_the_manager_gets_nothing_of_the_swarm_but_its_servers(crowd):
+    """The hub on the manager runs as its user and reaches the manager's engine only through its Docker proxy. From
+    inside it: the swarm's join tokens, its secrets, a worker made a manager, and a user's own server spec with a bind
+    of /, an added capability or the host's network are each refused by the proxy (its words, 403). The same spec
+    unchanged passes the proxy (the engine refuses it: the name is taken), so each refusal is the change's; the
+    manager's engine itself, from the play's side, gives the tokens and the secrets' list."""
+    _client, name = crowd[0]
+    assert on(MANAGER_EXEC, "docker exec jupyterhub grep -E '^(Uid|CapEff):' /proc/1/status").split() == [
+        "Uid:", "10081", "10081", "10081", "10081", "CapEff:", "0000000000000000"]
+    out = on(MANAGER_EXEC, "docker exec --user 10081:10081 jupyterhub /opt/jupyterhub/bin/python -c "
+                           f"{shlex.quote(SWARM_ATTACKS)} jupyter-{name}")
+    seen = json.loads(out)
+    # Not the proxy's refusal: the engine's own answer (the name is taken), and nothing made.
+    status, message = seen.pop("the server as it is")
+    assert status >= 400 and status != 403 and "jhub-docker-guard" not in message, out
+    words = {"the join tokens": "GET /swarm is not a call", "swarm secrets": "GET /secrets is not a call",
+             "a worker made a manager": "/update is not a call",
+             "a server that binds /": "mount '/' of type 'bind' (only volumes)",
+             "a server with SYS_ADMIN": "capabilities added", "a server on the host network": "are not the hub network"}
+    for attack, expected in words.items():
+        status, message = seen[attack]
+        assert status == 403 and "jhub-docker-guard refused" in message and expected in message, (attack, seen[attack])
+    assert on(MANAGER_EXEC, "docker swarm join-token -q worker").startswith("SWMTKN-")
+    on(MANAGER_EXEC, "docker secret ls --quiet")
+    assert on(MANAGER_EXEC, "docker node ls --filter role=manager --quiet").count("\n") == 0
+
+
 def _start_error(client: HubClient, name: str) -> str:
     """Ask for the user's server, which cannot start: the hub's answer, or its failed progress event."""
     response = client.api("POST", f"/users/{name}/server")
