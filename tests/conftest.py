@@ -6,13 +6,21 @@ import hashlib
 import json
 import os
 import re
+import resource
+import shutil
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from jhub_testing import cpu
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -82,6 +90,38 @@ class HostResult:
         return f"{missing} not in the error of {self.failed[0][0]!r}: {self.failed[0][1]}" if missing else None
 
 
+# A fact cache (Ansible's jsonfile) in which every host of run_cases has this machine's facts, gathered once: the
+# cases are this machine under other names, and the roles gather facts only where a host has none (each gathering
+# costs about a second of CPU per host, and a batch has dozens of hosts).
+FACTS = OUTPUT / "facts"
+FACT_CACHE = {"ANSIBLE_CACHE_PLUGIN": "ansible.builtin.jsonfile", "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(FACTS),
+              "ANSIBLE_CACHE_PLUGIN_TIMEOUT": "0"}
+_GATHERED: list[Path] = []  # the cache's file of this machine, once this session gathered its facts
+
+
+def cached_facts(hosts: list[str]) -> dict[str, str]:
+    """The environment of a run whose hosts (this machine under these names) find this machine's facts cached."""
+    if not _GATHERED:
+        shutil.rmtree(FACTS, ignore_errors=True)
+        FACTS.mkdir(parents=True)
+        # The subsets that the roles gather: min (every role), hardware (jupyterhub), network (docker_swarm).
+        result = subprocess.run(
+            [str(BIN / "ansible"), "localhost", "-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=/usr/bin/python3",
+             "-m", "ansible.builtin.setup", "-a", "gather_subset=min,hardware,network"],
+            cwd=ROOT, env=ansible_env(**FACT_CACHE), capture_output=True, text=True, timeout=300, check=False,
+        )
+        found = list(FACTS.iterdir())
+        assert result.returncode == 0 and len(found) == 1 and found[0].name.endswith("localhost"), (
+            f"{found}\n{result.stdout[-3000:]}{result.stderr[-2000:]}")
+        _GATHERED.append(found[0])
+    # The cache's file of a host is its name after a prefix of the plugin's own.
+    gathered = _GATHERED[0]
+    prefix = gathered.name[:-len("localhost")]
+    for host in hosts:
+        shutil.copyfile(gathered, FACTS / f"{prefix}{host}")
+    return FACT_CACHE
+
+
 def run_cases(playbook: str, cases: dict[str, dict], *args: str, workers: list[str] = ()) -> dict[str, HostResult]:
     """One run of a playbook whose hosts are the cases: each case is a host of the group jupyterhub (this
     machine, by a local connection, named after the case) with the case's variables as host variables,
@@ -89,7 +129,8 @@ def run_cases(playbook: str, cases: dict[str, dict], *args: str, workers: list[s
     workers, if any, are hosts of jupyterhub_workers. The results by case, from Ansible's JSON output.
 
     A value given as a host variable has the type it has here: "true" is the string that -e name=true
-    gives. The plays must not stop every host at one host's failure (any_errors_fatal).
+    gives. The plays must not stop every host at one host's failure (any_errors_fatal). Each host has this
+    machine's facts from the start (cached_facts).
     """
     OUTPUT.mkdir(parents=True, exist_ok=True)
     name = Path(playbook).stem
@@ -101,8 +142,8 @@ def run_cases(playbook: str, cases: dict[str, dict], *args: str, workers: list[s
     result = subprocess.run(
         [str(BIN / "ansible-playbook"), "-i", str(ROOT / "inventory" / "local.yml"), "-i", str(inventory),
          "--limit", "jupyterhub:!localhost", str(ROOT / playbook), *args],
-        cwd=ROOT, env=ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.posix.json"), capture_output=True, text=True,
-        timeout=1800, check=False,
+        cwd=ROOT, env=ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", **cached_facts([*cases, *workers])),
+        capture_output=True, text=True, timeout=1800, check=False,
     )
     (OUTPUT / f"cases-{name}.log").write_text(result.stdout + result.stderr)
     assert result.stdout.lstrip().startswith("{"), f"no JSON from ansible-playbook {playbook}:\n{result.stderr[-3000:]}"
@@ -163,8 +204,11 @@ def _containers() -> list[str]:
     if not ids:
         return []
     template = ("{{index .Config.Labels \"owner\"}} {{.Name}} {{.Image}} {{.State.Status}} {{.State.StartedAt}}"
-                " {{.RestartCount}} {{json .HostConfig.PortBindings}}")
-    return sorted(line for line in _docker("inspect", "--format", template, *ids).splitlines() if not line.startswith("molecule "))
+                " {{.RestartCount}} {{json .HostConfig.PortBindings}} {{.Config.Image}}")
+    # An image build's step runs in a container of the step before's image, by its ID: the pool builds images
+    # (the test host with the engine's packages, the older release's) while other tests run.
+    return sorted(line for line in _docker("inspect", "--format", template, *ids).splitlines()
+                  if not line.startswith("molecule ") and not line.rsplit(" ", 1)[-1].startswith("sha256:"))
 
 
 def _firewall(command: str) -> list[str]:
@@ -229,6 +273,71 @@ def pytest_collection_modifyitems(session, config, items):
     items.sort(key=lambda item: rank[kind(item)])
 
 
+# --- Checks started with the session ----------------------------------------------------------
+# The checks that use neither this machine's deployment nor its state (ansible-lint, ansible-test sanity,
+# the unit tests under JupyterHub 6) take minutes each. When their tests are in the session, they start
+# before the first test, one after the other on a thread of their own, beside the tests that use this
+# machine; each test then takes its check's result. Their CPU is theirs in the CPU report.
+EARLY: dict[Callable, Future] = {}
+
+
+@dataclass
+class Checked:
+    """A finished command: its exit code, its output, and its CPU seconds (its own and its descendants')."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    cpu: float
+
+
+def run_counted(argv: list[str], *, timeout: float, **kwargs) -> Checked:
+    """subprocess.run for the checks started with the session: reaped with its CPU time (cpu.wait), which the
+    test that runs meanwhile leaves out of its own."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(argv, stdout=out, stderr=err, text=True, **kwargs)
+        timer = threading.Timer(timeout, process.kill)
+        timer.start()
+        process.returncode, used = cpu.wait(process.pid)
+        timer.cancel()
+        _CPU["reaped"].append((time.monotonic(), used))
+        out.seek(0)
+        err.seek(0)
+        return Checked(process.returncode, out.read(), err.read(), used)
+
+
+def early(test_name: str) -> Callable:
+    """Decorator of a check (a function of no argument) that the test test_name takes the result of."""
+    def register(check: Callable) -> Callable:
+        check.early_test = test_name
+        EARLY[check] = None
+        return check
+    return register
+
+
+def early_result(check: Callable):
+    """The check's result (it raises what the check raised); run here when it was not started with the session."""
+    future = EARLY.get(check)
+    result = future.result() if future else check()
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0]
+    _CPU["early"][test] = _CPU["early"].get(test, 0.0) + sum(
+        value.cpu for value in (result if isinstance(result, list) else [result]) if isinstance(value, Checked))
+    return result
+
+
+@pytest.fixture(scope="session", autouse=True)
+def early_checks(request):
+    """Starts the checks of the session's tests (see early) on a thread of their own."""
+    wanted = {item.originalname for item in request.session.items}
+    checks = [check for check in EARLY if check.early_test in wanted]
+    if checks:
+        lane = ThreadPoolExecutor(1, thread_name_prefix="early")
+        for check in checks:
+            EARLY[check] = lane.submit(check)
+        lane.shutdown(wait=False)
+    yield
+
+
 @pytest.fixture(scope="session", autouse=True)
 def molecule_pool(request):
     """The scenarios' runs, started before the first test of a session that has any: {(scenario, suite): its run}."""
@@ -240,6 +349,7 @@ def molecule_pool(request):
         return
     started = time.monotonic()
     runs = test_molecule.start_pool()
+    _CPU["runs"] = runs
     yield runs
     for future in runs.values():
         future.result()
@@ -254,8 +364,65 @@ def molecule_ended(molecule_pool):
         future.exception()
 
 
+# Where the session's CPU went (tests/output/cpu.txt, printed at its end): each test's own and its subprocesses'
+# CPU time on this machine, each scenario's (tests/test_molecule.py), and this machine's busy CPU time in all.
+_CPU: dict = {"tests": {}, "runs": {}, "reaped": [], "early": {}}
+
+
+def _finished_runs() -> list:
+    """The Molecule scenarios' runs that have ended (tests/test_molecule.py's Run)."""
+    return [future.result() for future in _CPU["runs"].values() if future.done() and not future.exception()]
+
+
+def _own_cpu() -> float:
+    """The CPU seconds of this process (every thread) and of the subprocesses it has waited for."""
+    usages = (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
+    return sum(usage.ru_utime + usage.ru_stime for usage in usages)
+
+
+def pytest_sessionstart(session):
+    # The outermost session reports; the sessions it starts (the end-to-end suites, the unit tests under
+    # JupyterHub 6) inherit the mark and do not.
+    if not os.environ.get("JHUB_CPU_REPORTED"):
+        os.environ["JHUB_CPU_REPORTED"] = "1"
+        _CPU.update(machine=cpu.machine(), started=time.monotonic())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    before, began = _own_cpu(), time.monotonic()
+    yield
+    # A scenario or a check started with the session, reaped meanwhile (in their threads), is theirs, not this
+    # test's; the check whose result this test took is its.
+    others = (sum(run.cpu for run in _finished_runs() if began <= run.reaped)
+              + sum(used for reaped, used in _CPU["reaped"] if began <= reaped))
+    _CPU["tests"][item.nodeid] = _own_cpu() - before - others + _CPU["early"].get(item.nodeid, 0.0)
+
+
+def cpu_report() -> str:
+    """The session's CPU time: in all on this machine, the scenarios', the tests', the rest (containers: the test
+    hosts, this machine's hub and servers; the engine), and the tests that took most."""
+    seconds = time.monotonic() - _CPU["started"]
+    used = cpu.machine() - _CPU["machine"]
+    scenarios = sum(run.cpu for run in _finished_runs())
+    tests = sum(_CPU["tests"].values())
+    lines = [f"{used:.0f} s of CPU in {seconds:.0f} s ({used / seconds:.2f} of {os.cpu_count()} cores busy, on average): "
+             f"the Molecule scenarios here {scenarios:.0f} s, the other tests here {tests:.0f} s, "
+             f"in containers and the engine {used - scenarios - tests:.0f} s",
+             "The tests that took most CPU here (their containers aside):"]
+    top = sorted(_CPU["tests"].items(), key=lambda item: -item[1])[:15]
+    lines += [f"  {test_cpu:7.1f} s  {nodeid}" for nodeid, test_cpu in top]
+    return "\n".join(lines)
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     times = getattr(config, "jhub_molecule_times", "")
     if times:
         terminalreporter.write_sep("=", "Molecule scenarios and their steps (seconds)")
         terminalreporter.write_line(times)
+    if _CPU.get("started") and _CPU["tests"]:
+        report = cpu_report()
+        OUTPUT.mkdir(parents=True, exist_ok=True)
+        (OUTPUT / "cpu.txt").write_text(report + "\n")
+        terminalreporter.write_sep("=", "CPU time (seconds)")
+        terminalreporter.write_line(report)

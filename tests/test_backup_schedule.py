@@ -76,6 +76,16 @@ def cron_commands() -> list[str]:
     return [line.split(None, 6)[6] for line in lines]
 
 
+def cron_diagnosis() -> str:
+    """What to read when cron does not run: the play's "Start cron" result and what cron's init script says now."""
+    play = (OUTPUT / "schedule-on.log").read_text()
+    started = play[play.find("Start cron]"):][:600]
+    status = subprocess.run(["service", "cron", "status"], capture_output=True, text=True, check=False)
+    processes = subprocess.run(["ps", "-eo", "pid,ppid,stat,comm"], capture_output=True, text=True, check=False).stdout
+    return (f"cron does not run. The play: {started!r}. service cron status: {status.returncode} {status.stdout!r}. "
+            f"Processes with cron in their name: {[line for line in processes.splitlines() if 'cron' in line]}")
+
+
 def run_as_cron(command: str) -> dict:
     """Run COMMAND as cron would; the JSON line it logged, with its exit status."""
     done = subprocess.run(["sh", "-c", command], env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, capture_output=True, text=True,
@@ -128,7 +138,7 @@ def test_the_schedule_is_cron_jobs_here_and_the_secrets_are_roots_alone(admin, s
     settings = SETTINGS.read_text()
     assert PASSWORD not in settings and json.loads(settings)["restic"]["repository"] == sftp.repository
     assert json.loads(SECRETS.read_text())["RESTIC_PASSWORD"] == PASSWORD
-    assert subprocess.run(["pgrep", "-x", "cron"], capture_output=True, check=False).returncode == 0, "cron does not run"
+    assert subprocess.run(["pgrep", "-x", "cron"], capture_output=True, check=False).returncode == 0, cron_diagnosis()
     backup, check = cron_commands()
     assert backup.startswith("/usr/bin/python3 /usr/local/lib/jhub-docker/jhub-backup-run.py --config /srv/jupyterhub/backup.json >>")
     assert check.startswith("/usr/bin/python3 /usr/local/lib/jhub-docker/jhub-backup-run.py --config /srv/jupyterhub/backup.json restic-check")

@@ -5,11 +5,12 @@ that docker_engine starts dockerd itself; the admin password generated into .sec
 `.ci/run` runs `make deploy` before `make test`, as the README says; where it did not run, the first
 test runs it. Then, against that deployment:
 
-- `make deploy` again, verbose (-vvv), and in check mode with --diff: each changes nothing, and no
-  secret is in its output; `backup.yml -vvv`, which stops and starts a server with the operations
-  token, shows no secret either;
+- `make deploy` again, verbose (-vvv), after the admin changed their password in the UI, and in check
+  mode with --diff: each changes nothing (the admin's password is kept), and no secret is in its
+  output; `backup.yml -vvv`, which stops and starts a server with the operations token, shows no
+  secret either;
 - the end-to-end suite, with the tests that run the deployment again (tests/e2e/test_safe_change.py
-  and the redeploy test of test_hub.py use this machine's own `ansible-playbook playbooks/site.yml`);
+  and the password reset of test_hub.py use this machine's own `ansible-playbook playbooks/site.yml`);
 - the admin exists before anyone can sign up (the name is taken), the images leave out
   rfc3987-syntax, and IPv6 from the hub network to this machine is dropped (a probe, with its control);
 - after every Molecule scenario has ended (it restarts this machine's engine, whose connections the
@@ -98,12 +99,26 @@ def secrets(admin_password: str) -> dict[str, str]:
     return found
 
 
-def test_make_deploy_again_changes_nothing_and_prints_no_secret(deployed):
-    """The README's command a second time, at -vvv (every task's module arguments are printed)."""
-    result = make_deploy("local-deploy-vvv.log", ANSIBLE_VERBOSITY="3")
-    assert result.returncode == 0, result.stdout[-4000:]
-    counts = recap(result.stdout)
-    assert counts["changed"] == 0 and counts["failed"] == 0, counts
+def test_make_deploy_again_changes_nothing_keeps_the_admins_password_and_prints_no_secret(deployed):
+    """The README's command a second time, at -vvv (every task's module arguments are printed), after the admin
+    changed their password in the hub's UI: the run changes nothing and keeps that password (the inventory's
+    sets the admin's password at the admin's creation only; jupyterhub_admin_password_reset, which sets it
+    again, is tests/e2e/test_hub.py's)."""
+    changed = f"{deployed}-changed-in-the-ui"
+    admin = HubClient(URL)
+    assert admin.login("admin", deployed).status_code == 302
+    assert "changed successfully" in admin.change_password(deployed, changed)
+    try:
+        result = make_deploy("local-deploy-vvv.log", ANSIBLE_VERBOSITY="3")
+        assert result.returncode == 0, result.stdout[-4000:]
+        counts = recap(result.stdout)
+        assert counts["changed"] == 0 and counts["failed"] == 0, counts
+        assert HubClient(URL).login("admin", changed).status_code == 302
+        assert HubClient(URL).login("admin", deployed).status_code == 200
+    finally:
+        again = HubClient(URL)
+        if again.login("admin", changed).status_code == 302:
+            assert "changed successfully" in again.change_password(changed, deployed)
     assert len(result.stdout) > 100_000, len(result.stdout)
     assert {"secrets/ops.token", "secrets/proxy.token", "secrets/admin_password"} <= secrets(deployed).keys()
     log = subprocess.run(["docker", "logs", "jupyterhub"], capture_output=True, text=True, check=True)
@@ -152,9 +167,11 @@ def test_verbose_backup_stops_and_starts_a_server_and_prints_no_secret(deployed)
 
 
 def test_secret_files_are_0600_and_roots(deployed):
-    files = [COOKIE_SECRET, *SECRETS_DIR.iterdir(), *[ADMIN_PASSWORD_FILE] * ADMIN_PASSWORD_FILE.is_file()]
-    wrong = {str(path): oct(path.stat().st_mode & 0o777) for path in files
-             if path.stat().st_mode & 0o777 != 0o600 or path.stat().st_uid != 0}
+    """The host's secrets are root's; the cookie secret, on the hub's data volume, is the hub's user's (10081)."""
+    owners = {path: 0 for path in [*SECRETS_DIR.iterdir(), *[ADMIN_PASSWORD_FILE] * ADMIN_PASSWORD_FILE.is_file()]}
+    owners[COOKIE_SECRET] = 10081
+    wrong = {str(path): (oct(path.stat().st_mode & 0o777), path.stat().st_uid) for path, uid in owners.items()
+             if path.stat().st_mode & 0o777 != 0o600 or path.stat().st_uid != uid}
     assert not wrong, wrong
 
 
@@ -192,7 +209,8 @@ def test_end_to_end_suite_against_this_machine(deployed):
     )
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-v", "-s", "--durations=0",
-         "tests/e2e/test_hub.py::test_redeploy_keeps_an_admin_password_changed_in_the_ui", "tests/e2e/test_safe_change.py"],
+         "tests/e2e/test_hub.py::test_redeploy_with_the_reset_sets_the_inventorys_admin_password_again",
+         "tests/e2e/test_safe_change.py"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=2400, check=False,
     )
     (OUTPUT / "local-e2e.log").write_text(result.stdout)

@@ -13,7 +13,8 @@ when the session has Molecule tests, so that the tests of the controller run bes
 test host and an engine of its own, and a time budget: a scenario over it is stopped, its test hosts
 destroyed, and its test fails with its log. The test-host images are built once, before any scenario.
 Each scenario's log (tests/output/molecule-SCENARIO-SUITE.log) has the seconds since its start on
-every line; tests/output/molecule-times.txt, printed at the end, the time of each of its steps.
+every line; tests/output/molecule-times.txt, printed at the end, the time of each of its steps and its CPU
+time on this machine (its test hosts' aside).
 
 JHUB_MOLECULE_DRY=1 runs nothing: each scenario's test prints its plan (its suite and every play its
 steps would run) and passes, e.g. `make molecule DISTROS=trixie JHUB_MOLECULE_DRY=1 PYTEST_ARGS=-s`.
@@ -34,13 +35,21 @@ import pytest
 import yaml
 
 from conftest import BIN, DISTROS, OUTPUT, ROOT, ansible_env
+from jhub_testing import cpu
 
 FULL_STACK = ("default", "upgrade", "swarm")
+# The scenarios whose hosts are the test host with the engine's packages (molecule/resources/testhost.yml): the
+# default scenario tests the engine's installation, these what runs on it.
+ENGINE_HOSTS = ("swarm", "upgrade")
 DRY = os.environ.get("JHUB_MOLECULE_DRY") == "1"
 # Three at a time: the three long scenarios (default, swarm, upgrade) each on a worker of their own, so that no
 # two of them run one after the other while the machine has room; the short ones follow.
 PARALLEL = int(os.environ.get("MOLECULE_PARALLEL", "3"))
 STEPS = ["converge", "idempotence", "verify"]
+# The scenarios' niceness: the tests of this machine, one after the other, are the session's longest lane (in a
+# run on this machine kind the scenarios ended 16 minutes before them, while the machine was busy throughout), so
+# the scenarios' processes here yield some CPU to them. Their test hosts' processes keep theirs.
+NICENESS = 3
 # Minutes a scenario may take before it is stopped, so that a hung step does not hold a worker of the pool:
 # above its time on a loaded day on this machine kind, three at a time beside the rest of make test (default with
 # its HTTPS switches 54, swarm 47, upgrade 49 minutes at a load of 6 to 9 on 2 cores), and under .ci/run's budget.
@@ -98,21 +107,30 @@ class Run:
         self.log = OUTPUT / f"molecule-{scenario}-{distro}.log"
         self.steps: list[tuple[str, float]] = []
         self.seconds = 0.0
+        # The CPU seconds of `molecule test` and everything it ran on this machine (not in the test hosts), and when
+        # it was reaped (conftest.py leaves that out of the test that ran meanwhile).
+        self.cpu = 0.0
+        self.reaped = 0.0
         self.returncode: int | None = None
         self.timed_out = False
         self.process: subprocess.Popen | None = None
+        # What must exist before it starts: the build of its test host's image, when that is not built up front.
+        self.needs: Future | None = None
 
     def __call__(self) -> Run:
+        if self.needs:
+            self.needs.result()
         start = time.monotonic()
         budget = BUDGET[self.scenario] * 60
         # profile_tasks: each play ends with its slowest tasks and their seconds, in the log.
         env = ansible_env(MOLECULE_DISTRO=self.distro, JHUB_TESTHOSTS_BUILT="1",
-                          ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks")
+                          ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks",
+                          JHUB_TESTHOST_IMAGE="jhub-testhost-engine" if self.scenario in ENGINE_HOSTS else "jhub-testhost")
         with self.log.open("w") as out:
             self.process = process = subprocess.Popen(
                 # No standard input: ansible-core refuses to run on a non-blocking one that it would inherit.
-                [str(BIN / "molecule"), "test", "-s", self.scenario], cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                ["nice", "-n", str(NICENESS), str(BIN / "molecule"), "test", "-s", self.scenario], cwd=ROOT, env=env,
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
             )
             timer = threading.Timer(budget, self._stop, (process,))
             timer.start()
@@ -122,7 +140,10 @@ class Run:
                 step = re.search(rf"\[{self.scenario} > (\w+)\] Executing", line)
                 if step:
                     self.steps.append((step.group(1), elapsed))
-            self.returncode = process.wait()
+            # wait4 reaps it with the CPU time of its whole tree (the scenario's side on this machine).
+            self.returncode, self.cpu = cpu.wait(process.pid)
+            process.returncode = self.returncode
+            self.reaped = time.monotonic()
             timer.cancel()
             self.seconds = time.monotonic() - start
             if self.timed_out:
@@ -137,26 +158,41 @@ class Run:
         os.killpg(process.pid, signal.SIGTERM)
 
     def times(self) -> str:
-        """The scenario's time and each step's, e.g. 'default-trixie 812 s: dependency 1, create 20, ...'."""
+        """The scenario's time, its CPU time on this machine and each step's time, e.g.
+        'default-trixie 812 s (CPU here 300 s): dependency 1, create 20, ...'."""
         marks = [*self.steps, ("end", self.seconds)]
         steps = ", ".join(f"{step} {later - at:.0f}" for (step, at), (_next, later) in zip(marks, marks[1:]))
-        return f"{self.scenario}-{self.distro} {self.seconds:.0f} s: {steps}"
+        return f"{self.scenario}-{self.distro} {self.seconds:.0f} s (CPU here {self.cpu:.0f} s): {steps}"
+
+
+def build_testhosts(distro: str, *args: str) -> None:
+    """molecule/resources/testhost.yml for a suite, with args (e.g. --tags engine)."""
+    built = subprocess.run(
+        [str(BIN / "ansible-playbook"), "-i", str(ROOT / "inventory" / "local.yml"),
+         str(ROOT / "molecule" / "resources" / "testhost.yml"), *args],
+        cwd=ROOT, env=ansible_env(MOLECULE_DISTRO=distro), capture_output=True, text=True, timeout=1800, check=False,
+    )
+    assert built.returncode == 0, f"the {distro} test hosts were not built:\n{built.stdout[-4000:]}"
 
 
 def start_pool() -> dict[tuple[str, str], Future]:
     """Build the test-host images (once per suite, before any scenario: two scenarios must not build the
-    same image at the same time), then start every scenario on the pool: {(scenario, suite): its run}."""
+    same image at the same time), then start every scenario on the pool: {(scenario, suite): its run}. The
+    image with the engine's packages is built while the first scenario (default, which does not use it) runs:
+    the scenarios on it wait for it."""
     OUTPUT.mkdir(parents=True, exist_ok=True)
     for distro in sorted({distro for _scenario, distro, _steps in SCENARIOS}):
-        built = subprocess.run(
-            [str(BIN / "ansible-playbook"), "-i", str(ROOT / "inventory" / "local.yml"),
-             str(ROOT / "molecule" / "resources" / "testhost.yml")],
-            cwd=ROOT, env=ansible_env(MOLECULE_DISTRO=distro), capture_output=True, text=True, timeout=1800, check=False,
-        )
-        assert built.returncode == 0, f"the {distro} test host was not built:\n{built.stdout[-4000:]}"
+        build_testhosts(distro, "--skip-tags", "engine")
+    engine_suites = sorted({distro for scenario, distro, _steps in SCENARIOS if scenario in ENGINE_HOSTS})
+    builder = ThreadPoolExecutor(1, thread_name_prefix="testhost-engine")
+    engine_built = builder.submit(lambda: [build_testhosts(distro, "--tags", "engine") for distro in engine_suites])
+    builder.shutdown(wait=False)
     (OUTPUT / "molecule-times.txt").write_text("")
     pool = ThreadPoolExecutor(PARALLEL, thread_name_prefix="molecule")
     scenario_runs = [Run(scenario, distro) for scenario, distro, _steps in SCENARIOS]
+    for run in scenario_runs:
+        if run.scenario in ENGINE_HOSTS:
+            run.needs = engine_built
 
     # Each scenario runs in a session of its own (its budget stops it as a whole): a pytest that is stopped
     # (.ci/run's budget sends SIGTERM) stops them too, rather than leaving them running.

@@ -6,11 +6,12 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
 from ansible_test._internal.python_requirements import get_venv_packages
-from conftest import BIN, ROOT, ansible_env
+from conftest import BIN, ROOT, ansible_env, early, early_result, run_counted
 
 # The Python that ansible-test runs the checks with: the one of this virtualenv.
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -29,23 +30,30 @@ def _tracked_files() -> list[str]:
             and not name.startswith("collections/")]
 
 
-def test_ansible_test_sanity_is_clean(tmp_path):
-    # ansible-test wants the collection at ansible_collections/<namespace>/<name>, and reads the files it
-    # finds there: a copy of the repository's files, without the virtualenv and the build output.
-    tree = tmp_path / "ansible_collections" / "jhub" / "docker"
-    for name in _tracked_files():
-        (tree / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, tree / name)
-    # ansible-test downloads get-pip.py into its cache to set up its virtualenvs; this network does not
-    # reach that server, so the cache gets a stand-in that installs the same pip (tests/sanity/get_pip.py).
-    cache = Path.home() / ".ansible/test/cache" / f"get_pip_{_pip_version().replace('.', '_')}.py"
-    if not cache.is_file():
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(ROOT / "tests/sanity/get_pip.py", cache)
-    env = ansible_env()
-    env.pop("ANSIBLE_CONFIG", None)
-    result = subprocess.run([str(BIN / "ansible-test"), "sanity", "--python", PYTHON, "--color", "no"], cwd=tree,
-                            env=env, capture_output=True, text=True, timeout=1800, check=False)
+@early("test_ansible_test_sanity_is_clean")
+def sanity():
+    """ansible-test sanity on a copy of the repository's files, in a directory of its own (removed after)."""
+    with tempfile.TemporaryDirectory(prefix="jhub-sanity-") as folder:
+        # ansible-test wants the collection at ansible_collections/<namespace>/<name>, and reads the files it
+        # finds there: a copy of the repository's files, without the virtualenv and the build output.
+        tree = Path(folder) / "ansible_collections" / "jhub" / "docker"
+        for name in _tracked_files():
+            (tree / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, tree / name)
+        # ansible-test downloads get-pip.py into its cache to set up its virtualenvs; this network does not
+        # reach that server, so the cache gets a stand-in that installs the same pip (tests/sanity/get_pip.py).
+        cache = Path.home() / ".ansible/test/cache" / f"get_pip_{_pip_version().replace('.', '_')}.py"
+        if not cache.is_file():
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(ROOT / "tests/sanity/get_pip.py", cache)
+        env = ansible_env()
+        env.pop("ANSIBLE_CONFIG", None)
+        return run_counted([str(BIN / "ansible-test"), "sanity", "--python", PYTHON, "--color", "no"], cwd=tree,
+                           env=env, timeout=1800)
+
+
+def test_ansible_test_sanity_is_clean():
+    result = early_result(sanity)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-4000:]
     assert "Running sanity test" in result.stdout, result.stdout[-2000:]
     assert not re.search(r"^ERROR: ", result.stdout + result.stderr, re.MULTILINE), result.stdout[-6000:]
