@@ -111,8 +111,24 @@ def whoami(client: HubClient) -> dict:
     return response.json()
 
 
+# The providers' images are built on the registry-free Debian base of trixie, whose Node.js the OpenID
+# Provider needs. make deploy builds the base of jhub_debian_suite (bookworm) only: trixie's is built here,
+# with the collection's own playbook, when this machine does not have it yet.
+PROVIDERS_BASE = "jhub/debian:trixie"
+
+
 @pytest.fixture(scope="module")
-def ldap(ca, alices_note, switch):
+def providers_base() -> str:
+    if subprocess.run(["docker", "image", "inspect", PROVIDERS_BASE], capture_output=True, check=False).returncode != 0:
+        result = run_playbook("playbooks/base_image.yml", {"base_image_suite": "trixie", "base_image_name": PROVIDERS_BASE})
+        OUTPUT.mkdir(parents=True, exist_ok=True)
+        (OUTPUT / "identity-providers-base.log").write_text(result.stdout)
+        assert result.returncode == 0 and recap(result.stdout)["failed"] == 0, result.stdout[-4000:]
+    return PROVIDERS_BASE
+
+
+@pytest.fixture(scope="module")
+def ldap(ca, alices_note, switch, providers_base):  # providers_base: the image the providers build on
     server = LdapServer(ca)
     server.start()
     output = switch("ldap", {
