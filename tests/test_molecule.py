@@ -72,6 +72,8 @@ def plan(distros: list[str]) -> list[tuple[str, str, list[str]]]:
 
 
 SCENARIOS = plan(DISTROS)
+# The suites whose test host with the engine's packages a scenario uses.
+ENGINE_SUITES = sorted({distro for scenario, distro, _steps in SCENARIOS if scenario in ENGINE_HOSTS})
 
 
 def _playbook_plays(path: Path) -> list[str]:
@@ -183,9 +185,8 @@ def start_pool() -> dict[tuple[str, str], Future]:
     OUTPUT.mkdir(parents=True, exist_ok=True)
     for distro in sorted({distro for _scenario, distro, _steps in SCENARIOS}):
         build_testhosts(distro, "--skip-tags", "engine")
-    engine_suites = sorted({distro for scenario, distro, _steps in SCENARIOS if scenario in ENGINE_HOSTS})
     builder = ThreadPoolExecutor(1, thread_name_prefix="testhost-engine")
-    engine_built = builder.submit(lambda: [build_testhosts(distro, "--tags", "engine") for distro in engine_suites])
+    engine_built = builder.submit(lambda: [build_testhosts(distro, "--tags", "engine") for distro in ENGINE_SUITES])
     builder.shutdown(wait=False)
     (OUTPUT / "molecule-times.txt").write_text("")
     pool = ThreadPoolExecutor(PARALLEL, thread_name_prefix="molecule")

@@ -7,6 +7,7 @@ import subprocess
 import pytest
 
 from conftest import DISTROS, ROOT, ansible_env, recap
+from test_molecule import ENGINE_SUITES
 
 
 def _image_id(distro: str) -> str:
@@ -17,8 +18,10 @@ def _image_id(distro: str) -> str:
 
 
 def _build(distro: str) -> subprocess.CompletedProcess:
+    """The test host's images of this suite; the one with the engine's packages only where a scenario uses it."""
+    skip = [] if distro in ENGINE_SUITES else ["--skip-tags", "engine"]
     return subprocess.run(
-        ["ansible-playbook", "-i", "inventory/local.yml", "molecule/resources/testhost.yml"],
+        ["ansible-playbook", "-i", "inventory/local.yml", "molecule/resources/testhost.yml", *skip],
         cwd=ROOT, env=ansible_env(MOLECULE_DISTRO=distro), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True, timeout=1200, check=False,
     )
