@@ -300,7 +300,6 @@ def run_counted(argv: list[str], *, timeout: float, **kwargs) -> Checked:
         timer.start()
         process.returncode, used = cpu.wait(process.pid)
         timer.cancel()
-        _CPU["reaped"].append((time.monotonic(), used))
         out.seek(0)
         err.seek(0)
         return Checked(process.returncode, out.read(), err.read(), used)
@@ -366,7 +365,7 @@ def molecule_ended(molecule_pool):
 
 # Where the session's CPU went (tests/output/cpu.txt, printed at its end): each test's own and its subprocesses'
 # CPU time on this machine, each scenario's (tests/test_molecule.py), and this machine's busy CPU time in all.
-_CPU: dict = {"tests": {}, "runs": {}, "reaped": [], "early": {}}
+_CPU: dict = {"tests": {}, "runs": {}, "early": {}}
 
 
 def _finished_runs() -> list:
@@ -394,8 +393,7 @@ def pytest_runtest_protocol(item, nextitem):
     yield
     # A scenario or a check started with the session, reaped meanwhile (in their threads), is theirs, not this
     # test's; the check whose result this test took is its.
-    others = (sum(run.cpu for run in _finished_runs() if began <= run.reaped)
-              + sum(used for reaped, used in _CPU["reaped"] if began <= reaped))
+    others = sum(used for reaped, used in cpu.REAPED if began <= reaped)
     _CPU["tests"][item.nodeid] = _own_cpu() - before - others + _CPU["early"].get(item.nodeid, 0.0)
 
 

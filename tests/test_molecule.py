@@ -109,10 +109,8 @@ class Run:
         self.log = OUTPUT / f"molecule-{scenario}-{distro}.log"
         self.steps: list[tuple[str, float]] = []
         self.seconds = 0.0
-        # The CPU seconds of `molecule test` and everything it ran on this machine (not in the test hosts), and when
-        # it was reaped (conftest.py leaves that out of the test that ran meanwhile).
+        # The CPU seconds of `molecule test` and everything it ran on this machine (not in the test hosts).
         self.cpu = 0.0
-        self.reaped = 0.0
         self.returncode: int | None = None
         self.timed_out = False
         self.process: subprocess.Popen | None = None
@@ -142,10 +140,10 @@ class Run:
                 step = re.search(rf"\[{self.scenario} > (\w+)\] Executing", line)
                 if step:
                     self.steps.append((step.group(1), elapsed))
-            # wait4 reaps it with the CPU time of its whole tree (the scenario's side on this machine).
+            # wait4 reaps it with the CPU time of its whole tree (the scenario's side on this machine); the test that
+            # ran meanwhile leaves it out of its own (cpu.REAPED).
             self.returncode, self.cpu = cpu.wait(process.pid)
             process.returncode = self.returncode
-            self.reaped = time.monotonic()
             timer.cancel()
             self.seconds = time.monotonic() - start
             if self.timed_out:

@@ -8,7 +8,12 @@ What runs in a container (a test host, a hub) is counted in the machine's figure
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
+
+# Every process tree that wait() reaped in this process, as (when, its CPU seconds): the CPU report
+# (tests/conftest.py) leaves a tree that a thread of its own reaped out of the test that ran meanwhile.
+REAPED: list[tuple[float, float]] = []
 
 
 def machine() -> float:
@@ -22,4 +27,6 @@ def machine() -> float:
 def wait(pid: int) -> tuple[int, float]:
     """Waits for the child pid to end: its exit code, and the CPU seconds of it and its waited-for descendants."""
     _pid, status, usage = os.wait4(pid, 0)
-    return os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime
+    used = usage.ru_utime + usage.ru_stime
+    REAPED.append((time.monotonic(), used))
+    return os.waitstatus_to_exitcode(status), used
