@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import yaml
 
 from jhub_testing import cpu
 
@@ -193,8 +194,13 @@ def _docker(*args: str) -> str:
 
 # What the Molecule scenarios make on this machine's engine while other tests run beside them: their
 # test hosts (label owner=molecule), the hosts' anonymous volumes (64 hexadecimal digits), the swarm
-# scenario's network, and the images that the scenarios and the test-host builds make here.
-POOL_IMAGE = re.compile(r"^(jhub-testhost|jhub-molecule/|jhub-test/|<none>)")
+# scenario's network, and the images that the scenarios and the test-host builds make here, among them
+# the hub and notebook images of the older releases that the upgrade scenario builds (molecule/upgrade/
+# prepare.yml): every release the collection deploys but the default, which is make deploy's.
+OLDER_RELEASES = [version for version in yaml.safe_load((ROOT / "roles/jhub/vars/main.yml").read_text())["jhub_jupyterhub_locked"]
+                  if version != yaml.safe_load((ROOT / "roles/jhub/defaults/main.yml").read_text())["jhub_jupyterhub_version"]]
+POOL_IMAGE = re.compile(rf"^(jhub-testhost|jhub-molecule/|jhub-test/|<none>"
+                        rf"|jhub-docker/(jupyterhub|notebook):({'|'.join(map(re.escape, OLDER_RELEASES))}) )")
 ANONYMOUS_VOLUME = re.compile(r"^[0-9a-f]{64}$")
 
 
