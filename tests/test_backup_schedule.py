@@ -5,7 +5,8 @@ restic repository's host.
 This machine has no systemd, so the role installs cron and the cron jobs (the Molecule default scenario
 checks the systemd timer). The test runs a job's own command line as cron would, rather than waiting:
 
-- the settings file and restic's secrets are root's, 0600, and the settings hold no secret; cron runs;
+- the settings file and restic's secrets are root's, 0600, and the settings hold no secret; cron runs, started
+  though its pid file named another live process (a pid file that outlived a restart: /run is no tmpfs here);
 - a run stops the admin's running server through the hub's API, backs up its volume and the hub state,
   copies them to the SFTP repository, and starts the server again; its record and the metrics file say so;
 - a second run adds far less to the repository than the first (the 20 MB file is not sent again), and
@@ -46,6 +47,7 @@ METRICS = Path("/var/tmp/jhub-docker-test-metrics")
 KEYS = Path("/var/tmp/jhub-docker-test-sftp-keys")
 CRON = Path("/etc/cron.d/jhub-docker-backup")
 LOG = Path("/var/log/jhub-docker-backup.log")
+CRON_PID_FILE = Path("/run/crond.pid")
 SETTINGS = Path("/srv/jupyterhub/backup.json")
 SECRETS = Path("/srv/jupyterhub/secrets/restic.json")
 PASSWORD = "Restic-Schedule-Password-1"
@@ -115,7 +117,8 @@ def sftp():
 
 @pytest.fixture(scope="module")
 def admin(deployed, sftp):  # noqa: F811 (the fixture imported above)
-    """The admin with a running server and a file of 20 MB, and the schedule installed; at the end, none of them."""
+    """The admin with a running server and a file of 20 MB, and the schedule installed; at the end, none of them.
+    Before the install, cron is stopped and its pid file names a live process that is not cron."""
     for path in (BACKUPS, METRICS, LOCAL_REPOSITORY):
         shutil.rmtree(path, ignore_errors=True)
     client = HubClient(URL)
@@ -123,7 +126,14 @@ def admin(deployed, sftp):  # noqa: F811 (the fixture imported above)
     client.start_server("admin")
     in_volume("jupyterhub-user-admin", f"echo 'made before the scheduled backup' > /v/schedule.txt && "
                                        f"head -c {BIG_FILE_MB}M /dev/urandom > /v/big.bin")
-    site_backup_tag("on", schedule(sftp))
+    if Path("/etc/init.d/cron").exists():
+        subprocess.run(["service", "cron", "stop"], capture_output=True, check=False)
+    with subprocess.Popen(["sleep", "3600"]) as other:
+        CRON_PID_FILE.write_text(f"{other.pid}\n")
+        try:
+            site_backup_tag("on", schedule(sftp))
+        finally:
+            other.kill()
     yield client
     client.stop_server("admin")
     in_volume("jupyterhub-user-admin", "rm -f /v/schedule.txt /v/big.bin")
