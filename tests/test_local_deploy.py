@@ -120,7 +120,7 @@ def test_make_deploy_again_changes_nothing_keeps_the_admins_password_and_prints_
         if again.login("admin", changed).status_code == 302:
             assert "changed successfully" in again.change_password(changed, deployed)
     assert len(result.stdout) > 100_000, len(result.stdout)
-    assert {"secrets/ops.token", "secrets/proxy.token", "secrets/admin_password"} <= secrets(deployed).keys()
+    assert {"secrets/ops.token", "secrets/metrics.token", "secrets/proxy.token", "secrets/admin_password"} <= secrets(deployed).keys()
     log = subprocess.run(["docker", "logs", "jupyterhub"], capture_output=True, text=True, check=True)
     assert_no_secret(result.stdout + log.stdout + log.stderr, deployed)
 
