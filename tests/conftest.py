@@ -231,7 +231,7 @@ def host_state() -> dict:
     images = _docker("images", "--no-trunc", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}")
     volumes = _docker("volume", "ls", "-q")
     networks = _docker("network", "ls", "--no-trunc", "--format", "{{.Name}} {{.ID}} {{.Driver}}")
-    paths = ["/etc/docker", "/etc/apt/sources.list.d", "/etc/apt/keyrings", "/srv/jupyterhub", "/srv/jupyterhub-tls",
+    paths = ["/etc/docker", "/etc/apt/sources.list.d", "/etc/apt/keyrings", "/srv/jupyterhub", "/srv/jupyterhub-tls", "/srv/jupyterhub-monitoring",
              "/opt/jhub-docker", "/var/tmp/jhub-docker-build", "/var/tmp/jhub-base-image", "/var/backups/jhub-docker",
              "/usr/local/lib/jhub-docker", "/usr/local/sbin", "/etc/systemd/system", "/etc/init.d", "/nonexistent"]
     return {

@@ -332,6 +332,26 @@ CASES = [
      ["jupyterhub_tls_selfsigned_days (20) must be more than jupyterhub_tls_selfsigned_renew_days (30)"]),
     ("playbooks/jupyterhub_tls.yml", {"jupyterhub_tls_etc_hosts": {"acme.internal": "not-an-address"}},
      ["jupyterhub_tls_etc_hosts maps host names to IP addresses", '"acme.internal": "not-an-address"']),
+    # The monitoring's own refusals.
+    ("playbooks/jupyterhub_monitoring.yml", {"jupyterhub_monitoring_enabled": True, "jupyterhub_monitoring_alert_receivers": [{"type": "pager", "url": "https://x.org"}]},
+     ["jupyterhub_monitoring_alert_receivers", "email, webhook", "pager"]),
+    ("playbooks/jupyterhub_monitoring.yml", {"jupyterhub_monitoring_enabled": True, "jupyterhub_monitoring_alert_receivers": [{"type": "webhook"}]},
+     ["jupyterhub_monitoring_alert_receivers: receiver 1 (webhook) needs url, an http(s) URL (got '')"]),
+    ("playbooks/jupyterhub_monitoring.yml", {"jupyterhub_monitoring_enabled": True,
+                                             "jupyterhub_monitoring_alert_receivers": [{"type": "email", "to": "ops@example.org"}]},
+     ["email receivers need jupyterhub_monitoring_smtp_smarthost (host:port, got '')", "jupyterhub_monitoring_smtp_from (got '')"]),
+    ("playbooks/jupyterhub_monitoring.yml", {"jupyterhub_monitoring_enabled": True, "jupyterhub_monitoring_retention": "forever"},
+     ["jupyterhub_monitoring_retention must be a duration that Prometheus takes", "(got 'forever')"]),
+    ("playbooks/jupyterhub_monitoring.yml", {"jupyterhub_monitoring_enabled": True, "jupyterhub_monitoring_retention": "0d"},
+     ["jupyterhub_monitoring_retention must be a duration that Prometheus takes", "not 0) (got '0d')"]),
+    ("playbooks/jupyterhub_monitoring.yml", {"jupyterhub_monitoring_enabled": True, "jupyterhub_monitoring_alert_disk_used_percent": 100},
+     ["jupyterhub_monitoring_alert_disk_used_percent must be a percentage above 0 and below 100 (got 100"]),
+    ("playbooks/jupyterhub_monitoring.yml", {"jupyterhub_monitoring_enabled": True, "jupyterhub_monitoring_alert_spawn_failures": 0},
+     ["jupyterhub_monitoring_alert_spawn_failures must be 1 or more (got 0)"]),
+    ("playbooks/jupyterhub_monitoring.yml", {"jupyterhub_monitoring_enabled": True, "jupyterhub_monitoring_scrape_interval": "often"},
+     ["jupyterhub_monitoring_scrape_interval, jupyterhub_monitoring_alert_down_for and jupyterhub_monitoring_alert_window", "'often'"]),
+    ("playbooks/jupyterhub_monitoring.yml", {"jupyterhub_monitoring_enabled": "yes"},
+     ["jupyterhub_monitoring_enabled must be true or false"]),
     # One error per problem, and only the wrong value is named.
     ("playbooks/jupyterhub.yml", {"jupyterhub_spawner_http_timeout": 0}, ["jupyterhub_spawner_http_timeout must be 1 or more seconds (got 0)"]),
     ("playbooks/jupyterhub.yml", {"jhub_jupyterhub_version": "latest"},
@@ -341,6 +361,8 @@ CASES = [
 # With a swarm's worker (jhub-test-worker, this machine too) in jupyterhub_workers: "{host}" in the
 # words is the case's own host, the hub's host of its run.
 SWARM_CASES = [
+    ("playbooks/jupyterhub_monitoring.yml", {"jhub_spawner": "swarm", "jupyterhub_monitoring_enabled": True},
+     ["jupyterhub_monitoring_enabled: monitoring watches a single host in this release, and jhub_spawner is swarm"]),
     ("playbooks/restore.yml", {"jupyterhub_backup_restore_all_users": True, "jupyterhub_backup_restore_node": "no-such-node"},
      ["jupyterhub_backup_restore_node: 'no-such-node' is not a node of the swarm: {host}, jhub-test-worker"]),
     ("playbooks/restore.yml", {"jupyterhub_backup_restore_all_users": True, "jupyterhub_backup_restore_node": "jhub-test-worker",
