@@ -1,0 +1,313 @@
+"""Monitoring on the hub that `make deploy` made, turned on and off with `site.yml --tags monitoring,backup` runs.
+
+With a webhook receiver (an HTTP server of this test on the loopback, where Alertmanager posts), a scrape every
+5 s, alerts after 10 s down and a scheduled backup of the admin's files into a directory of the test:
+
+- every target answers, and a second run changes nothing;
+- the alert rules pass promtool's unit tests on recorded series, each below and above its threshold;
+- a spawn moves the hub's spawn metrics; a scheduled backup's run moves the backup metrics;
+- the hub stopped fires HubDown, which Alertmanager posts to the receiver; the hub started again resolves it;
+- every query of the Grafana dashboards runs in this Prometheus, and every metric it reads exists here;
+- playbooks/status.yml prints the state and exits 0; with the proxy stopped it says so and fails;
+- at the end, the deployment as make deploy made it: no monitoring container, configuration or data volume.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from conftest import OUTPUT, ROOT, recap, run_playbook
+# deployed is test_local_deploy's fixture: the hub that make deploy made.
+from test_local_deploy import URL, deployed, healthy  # noqa: F401 # pylint: disable=unused-import
+from test_backup_schedule import cron_commands, run_as_cron
+
+from jhub_testing.hubclient import HubClient
+
+PROMETHEUS = "http://127.0.0.1:9090"
+IMAGE = yaml.safe_load((ROOT / "roles/jupyterhub_monitoring/defaults/main.yml").read_text())["jupyterhub_monitoring_image"]
+CONFIG = Path("/srv/jupyterhub-monitoring")
+DASHBOARDS = ROOT / "roles/jupyterhub_monitoring/files/dashboards"
+BACKUPS = Path("/var/backups/jhub-docker-test-monitoring")
+METRICS = Path("/var/tmp/jhub-docker-test-monitoring-metrics")
+CONTAINERS = ["jupyterhub-prometheus", "jupyterhub-alertmanager", "jupyterhub-node-exporter"]
+
+
+class Receiver(ThreadingHTTPServer):
+    """Alertmanager's webhook receiver: keeps each notification's JSON."""
+
+    def __init__(self):
+        self.notifications: list[dict] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(handler):  # noqa: N802 (http.server's name) pylint: disable=no-self-argument
+                body = handler.rfile.read(int(handler.headers["Content-Length"]))
+                self.notifications.append(json.loads(body))
+                handler.send_response(200)
+                handler.end_headers()
+
+            def log_message(handler, *args):  # pylint: disable=no-self-argument
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+
+def settings(receiver: Receiver | None) -> dict:
+    """Monitoring on (with RECEIVER) and a scheduled backup of the admin's files; None: both off."""
+    if receiver is None:
+        return {"jupyterhub_monitoring_enabled": False, "jupyterhub_backup_schedule": "", "jupyterhub_backup_schedule_cron": "",
+                "jupyterhub_backup_root": str(BACKUPS), "jupyterhub_backup_metrics_dir": str(METRICS)}
+    return {"jupyterhub_monitoring_enabled": True, "jupyterhub_monitoring_scrape_interval": "5s",
+            "jupyterhub_monitoring_alert_down_for": "10s", "jupyterhub_monitoring_textfile_dir": str(METRICS),
+            "jupyterhub_monitoring_disk_paths": [str(BACKUPS)],
+            "jupyterhub_monitoring_alert_receivers": [{"type": "webhook", "url": f"http://127.0.0.1:{receiver.server_port}/alerts"}],
+            "jupyterhub_backup_schedule": "*-*-* 03:15:00", "jupyterhub_backup_schedule_cron": "15 3 * * *",
+            "jupyterhub_backup_root": str(BACKUPS), "jupyterhub_backup_metrics_dir": str(METRICS), "jupyterhub_backup_users": ["admin"]}
+
+
+def site(name: str, extra_vars: dict) -> str:
+    result = run_playbook("playbooks/site.yml", extra_vars, "--tags", "monitoring,backup")
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    (OUTPUT / f"monitoring-{name}.log").write_text(result.stdout)
+    assert result.returncode == 0 and recap(result.stdout)["failed"] == 0, result.stdout[-4000:]
+    return result.stdout
+
+
+def query(expr: str) -> list[dict]:
+    answer = requests.get(f"{PROMETHEUS}/api/v1/query", params={"query": expr}, timeout=10).json()
+    assert answer["status"] == "success", answer
+    return answer["data"]["result"]
+
+
+def until(what: str, check, timeout: float = 90):
+    """CHECK's first true result, asked every second; fails naming WHAT after TIMEOUT seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(1)
+    pytest.fail(f"{what}: not within {timeout} s")
+
+
+def firing(name: str) -> list[dict]:
+    alerts = requests.get(f"{PROMETHEUS}/api/v1/alerts", timeout=10).json()["data"]["alerts"]
+    return [alert for alert in alerts if alert["labels"]["alertname"] == name and alert["state"] == "firing"]
+
+
+def status_playbook(name: str) -> subprocess.CompletedProcess:
+    result = run_playbook("playbooks/status.yml", settings(MONITORING["receiver"]))
+    (OUTPUT / f"monitoring-status-{name}.log").write_text(result.stdout)
+    return result
+
+
+MONITORING: dict = {}
+
+
+@pytest.fixture(scope="module")
+def monitoring(deployed):  # noqa: F811 (the fixture imported above)
+    """The monitoring and the schedule on, with the admin logged in; at the end, both off and their files gone."""
+    for path in (BACKUPS, METRICS):
+        shutil.rmtree(path, ignore_errors=True)
+    receiver = Receiver()
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    MONITORING["receiver"] = receiver
+    admin = HubClient(URL)
+    assert admin.login("admin", deployed).status_code == 302
+    try:
+        MONITORING["first"] = site("on", settings(receiver))
+        yield {"admin": admin, "receiver": receiver}
+    finally:
+        for container in ("jupyterhub", "jupyterhub-proxy"):
+            subprocess.run(["docker", "start", container], capture_output=True, check=False)
+        site("off", settings(None))
+        receiver.shutdown()
+        subprocess.run(["docker", "volume", "rm", "-f", "jupyterhub-monitoring-data"], check=True, capture_output=True)
+        for path in (BACKUPS, METRICS):
+            shutil.rmtree(path, ignore_errors=True)
+    found = subprocess.run(["docker", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True, check=True).stdout.split()
+    assert not set(CONTAINERS) & set(found) and not CONFIG.exists()
+
+
+def test_every_target_answers_and_a_second_run_changes_nothing(monitoring):
+    wanted = {"hub", "proxy", "node", "prometheus", "alertmanager"}
+    targets = until("every target up", lambda: (found := query("up == 1")) and {r["metric"]["job"] for r in found} == wanted and found)
+    assert len(targets) == len(wanted)
+    again = site("again", settings(monitoring["receiver"]))
+    assert recap(again)["changed"] == 0, again[-3000:]
+    # Loopback only, as no user, no capability, a read-only root.
+    for container in CONTAINERS:
+        config = json.loads(subprocess.run(["docker", "inspect", container], capture_output=True, text=True, check=True).stdout)[0]
+        assert config["Config"]["User"] == "10090:10090" and config["HostConfig"]["CapDrop"] == ["ALL"]
+        assert config["HostConfig"]["ReadonlyRootfs"] and config["HostConfig"]["NetworkMode"] == "host"
+    listening = subprocess.run(["ss", "-Hltn"], capture_output=True, text=True, check=True).stdout
+    for port in (9090, 9093, 9100):
+        assert re.search(rf"127\.0\.0\.1:{port}\s", listening) and not re.search(rf"(\*|0\.0\.0\.0|\[::\]):{port}\s", listening)
+    # The token reads the metrics only.
+    token = (CONFIG / "metrics.token").read_text().strip()
+    assert requests.get(f"{URL}/hub/api/users", headers={"Authorization": f"token {token}"}, timeout=10).status_code == 403
+    assert requests.get(f"{URL}/hub/metrics", headers={"Authorization": f"token {token}"}, timeout=10).status_code == 200
+    assert oct((CONFIG / "metrics.token").stat().st_mode & 0o777) == "0o640"
+
+
+def unit_tests(mounts: dict[str, str]) -> dict:
+    """promtool's unit tests of the deployed rules (thresholds as the fixture sets them): each rule's series
+    below and above its threshold."""
+    disk = [{"series": f'node_filesystem_{kind}_bytes{{job="node", mountpoint="{mount}", instance="n"}}', "values": values}
+            for mount in set(mounts.values()) for kind, values in (("size", "100x20"), ("avail", "50x5 10x15"))]
+    return {
+        "rule_files": ["/etc/jhub-monitoring/jhub.rules.yml"],
+        "evaluation_interval": "5s",
+        "tests": [
+            {"interval": "5s",
+             "input_series": [{"series": 'up{job="hub", instance="h", hub="x"}', "values": "1 0 0 0 0 1"},
+                              {"series": 'up{job="proxy", instance="p", hub="x"}', "values": "1 1 0 0 0 0"}],
+             "alert_rule_test": [
+                 {"alertname": "HubDown", "eval_time": "10s", "exp_alerts": []},
+                 {"alertname": "HubDown", "eval_time": "20s", "exp_alerts": [{"exp_labels": {
+                     "severity": "critical", "job": "hub", "instance": "h", "hub": "x"},
+                     "exp_annotations": {"summary": "JupyterHub does not answer on h."}}]},
+                 {"alertname": "HubDown", "eval_time": "25s", "exp_alerts": []},
+                 # The hub down as well: the proxy is not blamed; the hub back, it is.
+                 {"alertname": "ProxyDown", "eval_time": "20s", "exp_alerts": []},
+             ]},
+            {"interval": "5s",
+             "input_series": [{"series": 'up{job="hub", instance="h", hub="x"}', "values": "1x10"},
+                              {"series": 'up{job="proxy", instance="p", hub="x"}', "values": "1 0x9"}],
+             "alert_rule_test": [{"alertname": "ProxyDown", "eval_time": "5s", "exp_alerts": []},
+                                 {"alertname": "ProxyDown", "eval_time": "20s", "exp_alerts": [{"exp_labels": {
+                                     "severity": "critical", "job": "proxy", "instance": "p", "hub": "x"}, "exp_annotations": {
+                                     "summary": "The proxy does not forward to the hub; users cannot reach JupyterHub or their servers."}}]}]},
+            {"interval": "1m",
+             "input_series": [
+                 {"series": 'jupyterhub_server_spawn_duration_seconds_count{status="failure", hub="x"}', "values": "0 1 2 2 2 4"},
+                 {"series": 'jupyterhub_server_spawn_duration_seconds_bucket{status="success", le="30", hub="x"}', "values": "0+10x30"},
+                 {"series": 'jupyterhub_server_spawn_duration_seconds_bucket{status="success", le="120", hub="x"}', "values": "0+10x10 120+20x20"},
+                 {"series": 'jupyterhub_server_spawn_duration_seconds_bucket{status="success", le="+Inf", hub="x"}', "values": "0+10x10 120+20x20"},
+             ],
+             "alert_rule_test": [{"alertname": "SpawnsFailing", "eval_time": "4m", "exp_alerts": []},
+                                 {"alertname": "SpawnsFailing", "eval_time": "5m", "exp_alerts": [{"exp_labels": {"severity": "warning", "hub": "x"},
+                                     "exp_annotations": {"summary": "4 servers failed to start in the last 15m."}}]},
+                                 {"alertname": "SpawnsSlow", "eval_time": "10m", "exp_alerts": []},
+                                 {"alertname": "SpawnsSlow", "eval_time": "25m", "exp_alerts": [{"exp_labels": {"severity": "warning", "hub": "x"},
+                                     "exp_annotations": {"summary": "95 % of the servers started in the last 15m took up to 111 s (more than 60 s)."}}]}]},
+            {"interval": "1m",
+             "input_series": disk + [
+                 {"series": 'jhub_backup_last_success_timestamp_seconds{instance="n"}', "values": "0x1600"},
+                 {"series": 'jhub_backup_last_run_success{instance="n"}', "values": "1x10 0"}],
+             "alert_rule_test": [
+                 {"alertname": "DiskFilling", "eval_time": "8m", "exp_alerts": []},
+                 {"alertname": "DiskFilling", "eval_time": "14m", "exp_alerts": [
+                     {"exp_labels": {"severity": "warning", "path": path, "job": "node", "mountpoint": mount, "instance": "n"},
+                      "exp_annotations": {"summary": f"The file system of {path} ({mount}) is 90 % full."}}
+                     for path, mount in mounts.items()]},
+                 {"alertname": "BackupStale", "eval_time": "1550m", "exp_alerts": []},
+                 {"alertname": "BackupStale", "eval_time": "1570m", "exp_alerts": [{"exp_labels": {"severity": "warning", "instance": "n"},
+                  "exp_annotations": {"summary": "The newest good backup is 1d 2h 10m 0s old (more than 26 hours)."}}]},
+                 {"alertname": "BackupFailed", "eval_time": "10m", "exp_alerts": []},
+                 {"alertname": "BackupFailed", "eval_time": "11m", "exp_alerts": [{"exp_labels": {"severity": "warning", "instance": "n"},
+                  "exp_annotations": {"summary": "The last scheduled backup failed; its record says why."}}]},
+             ]},
+        ],
+    }
+
+
+def test_the_alert_rules_pass_their_unit_tests(monitoring, tmp_path):
+    rules = yaml.safe_load((CONFIG / "jhub.rules.yml").read_text())["groups"][0]["rules"]
+    mounts = {rule["labels"]["path"]: re.search(r'mountpoint="([^"]*)"', rule["expr"]).group(1) for rule in rules if rule["alert"] == "DiskFilling"}
+    assert set(mounts) == {"/var/lib/docker", str(BACKUPS)}
+    tested = {"HubDown", "ProxyDown", "SpawnsFailing", "SpawnsSlow", "DiskFilling", "BackupStale", "BackupFailed"}
+    # Every rule but MonitoringTargetDown (the same expression as HubDown on other jobs) has its test here.
+    assert {rule["alert"] for rule in rules} - tested == {"MonitoringTargetDown"}
+    (tmp_path / "rules.test.yml").write_text(yaml.safe_dump(unit_tests(mounts)))
+    tmp_path.chmod(0o755)
+    done = subprocess.run(["docker", "run", "--rm", "--network", "none", "--user", "0", "--cap-drop", "ALL",
+                           "-v", f"{CONFIG}:/etc/jhub-monitoring:ro", "-v", f"{tmp_path}:/t:ro", IMAGE, "promtool", "test", "rules",
+                           "/t/rules.test.yml"], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0 and "SUCCESS" in done.stdout, done.stdout + done.stderr
+
+
+def spawns() -> float:
+    return sum(float(r["value"][1]) for r in query('jupyterhub_server_spawn_duration_seconds_count{status="success"}'))
+
+
+def test_a_spawn_and_a_backup_move_their_metrics(monitoring):
+    admin = monitoring["admin"]
+    before = spawns()
+    admin.start_server("admin")
+    try:
+        until("the spawn counted", lambda: spawns() >= before + 1, 60)
+        until("the running server counted", lambda: query("jupyterhub_running_servers >= 1"), 60)
+    finally:
+        admin.stop_server("admin")
+    started = time.time()
+    record = run_as_cron(cron_commands()[0])
+    assert record["status"] == 0 and record["name"].startswith("jhub-backup-"), record
+    found = until("the backup's figures", lambda: query(f"jhub_backup_last_success_timestamp_seconds > {started}"), 60)
+    assert found[0]["metric"]["job"] == "node"
+    assert float(query("jhub_backup_last_success_size_bytes")[0]["value"][1]) > 0
+    assert not query('ALERTS{alertname=~"Backup.*"}')
+
+
+def test_the_hub_down_fires_an_alert_that_reaches_the_receiver_and_resolves(monitoring):
+    receiver = monitoring["receiver"]
+    subprocess.run(["docker", "stop", "jupyterhub"], check=True, capture_output=True)
+    try:
+        alert = until("HubDown firing", lambda: firing("HubDown"), 90)
+        assert alert[0]["labels"]["severity"] == "critical" and not firing("ProxyDown")
+        posted = until("HubDown posted to the receiver", lambda: [n for n in receiver.notifications if n["status"] == "firing"
+                                                                   and n["commonLabels"].get("alertname") == "HubDown"], 60)
+        assert posted[0]["alerts"][0]["annotations"]["summary"].startswith("JupyterHub does not answer on")
+    finally:
+        subprocess.run(["docker", "start", "jupyterhub"], check=True, capture_output=True)
+    assert healthy(120), "the hub does not answer again"
+    until("HubDown resolved", lambda: not firing("HubDown") and query('up{job="hub"} == 1'), 90)
+
+
+def test_every_dashboard_query_runs_and_reads_metrics_that_exist(monitoring):
+    names = set(requests.get(f"{PROMETHEUS}/api/v1/label/__name__/values", timeout=10).json()["data"])
+    dashboards = sorted(DASHBOARDS.glob("*.json"))
+    assert [path.name for path in dashboards] == ["jupyterhub-host.json", "jupyterhub.json"]
+    checked = 0
+    for path in dashboards:
+        dashboard = json.loads(path.read_text())
+        assert dashboard["title"] and dashboard["uid"] and dashboard["panels"], path
+        for panel in dashboard["panels"]:
+            for target in panel.get("targets", []):
+                expr = target["expr"].replace("$__rate_interval", "1m").replace("$__range", "1h")
+                done = subprocess.run(["docker", "exec", "jupyterhub-prometheus", "promtool", "query", "instant", PROMETHEUS, expr],
+                                      capture_output=True, text=True, timeout=60, check=False)
+                assert done.returncode == 0, f"{path.name}, {panel['title']}: {expr}: {done.stderr}"
+                used = set(re.findall(r"\b(?:jupyterhub|jhub|node|process|up)\w*\b", expr)) - {"up"}
+                used = {name for name in used if not name.startswith("jhub_docker")}
+                missing = {name for name in used if name not in names and f"{name}_bucket" not in names}
+                assert not missing, f"{path.name}, {panel['title']}: no metric {missing} in Prometheus"
+                checked += 1
+    assert checked >= 10
+
+
+def test_the_status_command_says_all_is_well_and_fails_with_the_proxy_stopped(monitoring):
+    fine = status_playbook("fine")
+    assert fine.returncode == 0, fine.stdout[-3000:]
+    for line in ("hub: up, JupyterHub 6.1.1", "proxy: up", "firewall: rules in place", "alerts: none firing", "all is well",
+                 f"disk {BACKUPS}:"):
+        assert line in fine.stdout, fine.stdout[-3000:]
+    assert re.search(r"backup: newest good jhub-backup-\S+, 0\.\d hours old; last run good", fine.stdout), fine.stdout[-3000:]
+    subprocess.run(["docker", "stop", "jupyterhub-proxy"], check=True, capture_output=True)
+    try:
+        stopped = status_playbook("proxy-stopped")
+    finally:
+        subprocess.run(["docker", "start", "jupyterhub-proxy"], check=True, capture_output=True)
+    assert stopped.returncode == 2, stopped.stdout[-3000:]
+    assert "proxy: DOWN" in stopped.stdout and "The proxy does not forward to the hub at" in stopped.stdout, stopped.stdout[-3000:]
+    assert healthy(60), "the hub does not answer through the proxy again"
