@@ -333,7 +333,8 @@ CASES = [
     ("playbooks/jupyterhub_tls.yml", {"jupyterhub_tls_etc_hosts": {"acme.internal": "not-an-address"}},
      ["jupyterhub_tls_etc_hosts maps host names to IP addresses", '"acme.internal": "not-an-address"']),
     # The monitoring's own refusals.
-    ("playbooks/jupyterhub_monitoring.yml", {"jupyterhub_monitoring_enabled": True, "jupyterhub_monitoring_alert_receivers": [{"type": "pager", "url": "https://x.org"}]},
+    ("playbooks/jupyterhub_monitoring.yml", {"jupyterhub_monitoring_enabled": True,
+                                             "jupyterhub_monitoring_alert_receivers": [{"type": "pager", "url": "https://x.org"}]},
      ["jupyterhub_monitoring_alert_receivers", "email, webhook", "pager"]),
     ("playbooks/jupyterhub_monitoring.yml", {"jupyterhub_monitoring_enabled": True, "jupyterhub_monitoring_alert_receivers": [{"type": "webhook"}]},
      ["jupyterhub_monitoring_alert_receivers: receiver 1 (webhook) needs url, an http(s) URL (got '')"]),

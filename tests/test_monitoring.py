@@ -195,12 +195,15 @@ def unit_tests(mounts: dict[str, str]) -> dict:
                  {"series": 'jupyterhub_server_spawn_duration_seconds_bucket{status="success", le="120", hub="x"}', "values": "0+10x10 120+20x20"},
                  {"series": 'jupyterhub_server_spawn_duration_seconds_bucket{status="success", le="+Inf", hub="x"}', "values": "0+10x10 120+20x20"},
              ],
-             "alert_rule_test": [{"alertname": "SpawnsFailing", "eval_time": "4m", "exp_alerts": []},
-                                 {"alertname": "SpawnsFailing", "eval_time": "5m", "exp_alerts": [{"exp_labels": {"severity": "warning", "hub": "x"},
-                                     "exp_annotations": {"summary": "4 servers failed to start in the last 15m."}}]},
-                                 {"alertname": "SpawnsSlow", "eval_time": "10m", "exp_alerts": []},
-                                 {"alertname": "SpawnsSlow", "eval_time": "25m", "exp_alerts": [{"exp_labels": {"severity": "warning", "hub": "x"},
-                                     "exp_annotations": {"summary": "95 % of the servers started in the last 15m took up to 111 s (more than 60 s)."}}]}]},
+             "alert_rule_test": [
+                 {"alertname": "SpawnsFailing", "eval_time": "4m", "exp_alerts": []},
+                 {"alertname": "SpawnsFailing", "eval_time": "5m", "exp_alerts": [{
+                     "exp_labels": {"severity": "warning", "hub": "x"},
+                     "exp_annotations": {"summary": "4 servers failed to start in the last 15m."}}]},
+                 {"alertname": "SpawnsSlow", "eval_time": "10m", "exp_alerts": []},
+                 {"alertname": "SpawnsSlow", "eval_time": "25m", "exp_alerts": [{
+                     "exp_labels": {"severity": "warning", "hub": "x"},
+                     "exp_annotations": {"summary": "95 % of the servers started in the last 15m took up to 111 s (more than 60 s)."}}]}]},
             {"interval": "1m",
              "input_series": disk + [
                  {"series": 'jhub_backup_last_success_timestamp_seconds{instance="n"}', "values": "0x1600"},
@@ -265,8 +268,8 @@ def test_the_hub_down_fires_an_alert_that_reaches_the_receiver_and_resolves(moni
     try:
         alert = until("HubDown firing", lambda: firing("HubDown"), 90)
         assert alert[0]["labels"]["severity"] == "critical" and not firing("ProxyDown")
-        posted = until("HubDown posted to the receiver", lambda: [n for n in receiver.notifications if n["status"] == "firing"
-                                                                   and n["commonLabels"].get("alertname") == "HubDown"], 60)
+        posted = until("HubDown posted to the receiver", lambda: [
+            n for n in receiver.notifications if n["status"] == "firing" and n["commonLabels"].get("alertname") == "HubDown"], 60)
         assert posted[0]["alerts"][0]["annotations"]["summary"].startswith("JupyterHub does not answer on")
     finally:
         subprocess.run(["docker", "start", "jupyterhub"], check=True, capture_output=True)

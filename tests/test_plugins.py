@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.jhub.docker.plugins.action.check_input import bool_errors
+from ansible_collections.jhub.docker.plugins.filter.alert_receiver_errors import alert_receiver_errors
 from ansible_collections.jhub.docker.plugins.filter.fill_username import fill_username
 from ansible_collections.jhub.docker.plugins.filter.non_scalar_items import non_scalar_items
 from ansible_collections.jhub.docker.plugins.filter.retries import retries
@@ -187,3 +188,18 @@ def test_gpu_profiles_are_refused_on_a_swarm():
     errors = profile_errors([{**SMALL, "gpus": "all"}], [], IMAGES, 2, [], swarm=True)
     assert errors == ["jupyterhub_profiles: small asks for GPUs, which a swarm's services get only as the nodes' generic"
                       " resources, which this collection does not set up: GPU profiles are for a single host."]
+
+
+def test_alert_receivers_are_checked_one_message_each():
+    assert alert_receiver_errors([{"type": "webhook", "url": "https://chat.example.org/hook"}], "", "") == []
+    assert alert_receiver_errors([{"type": "email", "to": "ops@example.org"}], "mail.example.org:587", "hub@example.org") == []
+    errors = alert_receiver_errors([{"type": "webhook", "url": "ftp://x"}, {"type": "email"}, {"type": "sms"}, "ops@example.org"],
+                                   "mail.example.org", "")
+    assert errors == [
+        "jupyterhub_monitoring_alert_receivers: receiver 1 (webhook) needs url, an http(s) URL (got 'ftp://x').",
+        "jupyterhub_monitoring_alert_receivers: receiver 2 (email) needs to, an e-mail address (got '').",
+        "jupyterhub_monitoring_alert_receivers: receiver 3 has the type 'sms': the types are email and webhook.",
+        "jupyterhub_monitoring_alert_receivers: receiver 4 must be a dict such as {type: webhook, url: https://...} (got 'ops@example.org').",
+        "jupyterhub_monitoring_alert_receivers: email receivers need jupyterhub_monitoring_smtp_smarthost (host:port, got"
+        " 'mail.example.org') and jupyterhub_monitoring_smtp_from (got '').",
+    ]
