@@ -9,6 +9,7 @@ With a webhook receiver (an HTTP server of this test on the loopback, where Aler
 - the hub stopped fires HubDown, which Alertmanager posts to the receiver; the hub started again resolves it;
 - every query of the Grafana dashboards runs in this Prometheus, and every metric it reads exists here;
 - playbooks/status.yml prints the state and exits 0; with the proxy stopped it says so and fails;
+- a process of a server killed for memory fires ServerKilledForMemory (the servers' exporter counts it);
 - at the end, the deployment as make deploy made it: no monitoring container, configuration or data volume.
 """
 
@@ -40,7 +41,8 @@ CONFIG = Path("/srv/jupyterhub-monitoring")
 DASHBOARDS = ROOT / "roles/jupyterhub_monitoring/files/dashboards"
 BACKUPS = Path("/var/backups/jhub-docker-test-monitoring")
 METRICS = Path("/var/tmp/jhub-docker-test-monitoring-metrics")
-CONTAINERS = ["jupyterhub-prometheus", "jupyterhub-alertmanager", "jupyterhub-node-exporter"]
+CONTAINERS = ["jupyterhub-prometheus", "jupyterhub-alertmanager", "jupyterhub-node-exporter", "jupyterhub-server-metrics"]
+NOTEBOOK = "jhub-docker/notebook:6.1.1"
 
 
 class Receiver(ThreadingHTTPServer):
@@ -140,18 +142,20 @@ def monitoring(deployed):  # noqa: F811 (the fixture imported above)
 
 
 def test_every_target_answers_and_a_second_run_changes_nothing(monitoring):
-    wanted = {"hub", "proxy", "node", "prometheus", "alertmanager"}
+    wanted = {"hub", "proxy", "node", "servers", "prometheus", "alertmanager"}
     targets = until("every target up", lambda: (found := query("up == 1")) and {r["metric"]["job"] for r in found} == wanted and found)
     assert len(targets) == len(wanted)
     again = site("again", settings(monitoring["receiver"]))
     assert recap(again)["changed"] == 0, again[-3000:]
-    # Loopback only, as no user, no capability, a read-only root.
+    # Loopback only; no capability, a read-only root; the servers' exporter is its container's root (it reads root's
+    # files of the engine), the others are not.
     for container in CONTAINERS:
         config = json.loads(subprocess.run(["docker", "inspect", container], capture_output=True, text=True, check=True).stdout)[0]
-        assert config["Config"]["User"] == "10090:10090" and config["HostConfig"]["CapDrop"] == ["ALL"]
+        assert config["Config"]["User"] == ("0:0" if container == "jupyterhub-server-metrics" else "10090:10090")
+        assert config["HostConfig"]["CapDrop"] == ["ALL"] and "no-new-privileges" in config["HostConfig"]["SecurityOpt"]
         assert config["HostConfig"]["ReadonlyRootfs"] and config["HostConfig"]["NetworkMode"] == "host"
     listening = subprocess.run(["ss", "-Hltn"], capture_output=True, text=True, check=True).stdout
-    for port in (9090, 9093, 9100):
+    for port in (9090, 9093, 9100, 9101):
         assert re.search(rf"127\.0\.0\.1:{port}\s", listening) and not re.search(rf"(\*|0\.0\.0\.0|\[::\]):{port}\s", listening)
     # The token reads the metrics only.
     token = (CONFIG / "metrics.token").read_text().strip()
@@ -205,6 +209,19 @@ def unit_tests(mounts: dict[str, str]) -> dict:
                      "exp_labels": {"severity": "warning", "hub": "x"},
                      "exp_annotations": {"summary": "95 % of the servers started in the last 15m took up to 111 s (more than 60 s)."}}]}]},
             {"interval": "1m",
+             "input_series": [
+                 {"series": 'jhub_server_oom_kills_total{user="ann", server="", container="jupyter-ann", instance="s"}', "values": "0 0 0 1 1"},
+                 {"series": 'jupyterhub_server_poll_duration_seconds_count{status="stopped", hub="x"}', "values": "0 0 0 0 2"}],
+             "alert_rule_test": [
+                 {"alertname": "ServerKilledForMemory", "eval_time": "2m", "exp_alerts": []},
+                 {"alertname": "ServerKilledForMemory", "eval_time": "3m", "exp_alerts": [{
+                     "exp_labels": {"severity": "warning", "user": "ann", "container": "jupyter-ann", "instance": "s"},
+                     "exp_annotations": {"summary": "ann's server ran out of memory: the kernel killed 1 of its processes in the last 15m."}}]},
+                 {"alertname": "ServersDied", "eval_time": "3m", "exp_alerts": []},
+                 {"alertname": "ServersDied", "eval_time": "4m", "exp_alerts": [{
+                     "exp_labels": {"severity": "warning", "hub": "x"},
+                     "exp_annotations": {"summary": "2 users' servers stopped by themselves in the last 15m."}}]}]},
+            {"interval": "1m",
              "input_series": disk + [
                  {"series": 'jhub_backup_last_success_timestamp_seconds{instance="n"}', "values": "0x1600"},
                  {"series": 'jhub_backup_last_run_success{instance="n"}', "values": "1x10 0"}],
@@ -229,7 +246,8 @@ def test_the_alert_rules_pass_their_unit_tests(monitoring, tmp_path):
     rules = yaml.safe_load((CONFIG / "jhub.rules.yml").read_text())["groups"][0]["rules"]
     mounts = {rule["labels"]["path"]: re.search(r'mountpoint="([^"]*)"', rule["expr"]).group(1) for rule in rules if rule["alert"] == "DiskFilling"}
     assert set(mounts) == {"/var/lib/docker", str(BACKUPS)}
-    tested = {"HubDown", "ProxyDown", "SpawnsFailing", "SpawnsSlow", "DiskFilling", "BackupStale", "BackupFailed"}
+    tested = {"HubDown", "ProxyDown", "SpawnsFailing", "SpawnsSlow", "DiskFilling", "BackupStale", "BackupFailed",
+              "ServerKilledForMemory", "ServersDied"}
     # Every rule but MonitoringTargetDown (the same expression as HubDown on other jobs) has its test here.
     assert {rule["alert"] for rule in rules} - tested == {"MonitoringTargetDown"}
     (tmp_path / "rules.test.yml").write_text(yaml.safe_dump(unit_tests(mounts)))
@@ -251,6 +269,9 @@ def test_a_spawn_and_a_backup_move_their_metrics(monitoring):
     try:
         until("the spawn counted", lambda: spawns() >= before + 1, 60)
         until("the running server counted", lambda: query("jupyterhub_running_servers >= 1"), 60)
+        # The server's own container, from the servers' exporter.
+        assert until("the server's memory", lambda: query('jhub_server_memory_bytes{user="admin", server=""} > 10e6'), 60)
+        assert until("the server's CPU", lambda: query('jhub_server_cpu_seconds_total{user="admin", container="jupyter-admin"} > 0'), 60)
     finally:
         admin.stop_server("admin")
     started = time.time()
@@ -314,3 +335,21 @@ def test_the_status_command_says_all_is_well_and_fails_with_the_proxy_stopped(mo
     assert stopped.returncode == 2, stopped.stdout[-3000:]
     assert "proxy: DOWN" in stopped.stdout and "The proxy does not forward to the hub at" in stopped.stdout, stopped.stdout[-3000:]
     assert healthy(60), "the hub does not answer through the proxy again"
+
+
+def test_a_server_killed_for_memory_fires_an_alert(monitoring):
+    """A container with the user-server label and a memory limit of 64 MiB, whose Python takes 256 MiB: the kernel
+    kills it and the shell lives on, as a notebook's kernel dies and its server lives on. Last: the alert fires for
+    the window (15 minutes) after the kill."""
+    subprocess.run(["docker", "rm", "-f", "jhub-test-oom"], capture_output=True, check=False)
+    subprocess.run(["docker", "run", "-d", "--name", "jhub-test-oom", "--network", "none", "--memory", "64m", "--memory-swap", "64m",
+                    "--label", "io.jhub-docker.role=user-server", "-e", "JUPYTERHUB_USER=oom-test", "--entrypoint", "sh", NOTEBOOK, "-c",
+                    "sleep 12; python3 -c 'x = bytearray(256 << 20)'; sleep 600"], check=True, capture_output=True)
+    try:
+        until("the container scraped before the kill", lambda: query('jhub_server_oom_kills_total{user="oom-test"} == 0'), 30)
+        until("the kill counted", lambda: query('jhub_server_oom_kills_total{user="oom-test"} >= 1'), 60)
+        alert = until("ServerKilledForMemory firing", lambda: firing("ServerKilledForMemory"), 60)
+        assert alert[0]["labels"]["user"] == "oom-test" and alert[0]["labels"]["container"] == "jhub-test-oom"
+        assert query('jhub_server_memory_limit_bytes{user="oom-test"} == 67108864')
+    finally:
+        subprocess.run(["docker", "rm", "-f", "jhub-test-oom"], check=True, capture_output=True)
