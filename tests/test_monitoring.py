@@ -7,6 +7,7 @@ With a webhook receiver (an HTTP server of this test on the loopback, where Aler
 - the alert rules pass promtool's unit tests on recorded series, each below and above its threshold;
 - a spawn moves the hub's spawn metrics; a scheduled backup's run moves the backup metrics;
 - the hub stopped fires HubDown, which Alertmanager posts to the receiver; the hub started again resolves it;
+- the firewall's rules flushed fire FirewallRulesMissing (its check runs every minute); applied again, it resolves;
 - every query of the Grafana dashboards runs in this Prometheus, and every metric it reads exists here;
 - playbooks/status.yml prints the state and exits 0; with the proxy stopped it says so and fails;
 - a process of a server killed for memory fires ServerKilledForMemory (the servers' exporter counts it);
@@ -139,6 +140,7 @@ def monitoring(deployed):  # noqa: F811 (the fixture imported above)
             shutil.rmtree(path, ignore_errors=True)
     found = subprocess.run(["docker", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True, check=True).stdout.split()
     assert not set(CONTAINERS) & set(found) and not CONFIG.exists()
+    assert not Path("/etc/cron.d/jhub-docker-monitoring").exists() and not Path("/usr/local/lib/jhub-docker/jhub-firewall-metric").exists()
 
 
 def test_every_target_answers_and_a_second_run_changes_nothing(monitoring):
@@ -211,12 +213,25 @@ def unit_tests(mounts: dict[str, str]) -> dict:
             {"interval": "1m",
              "input_series": [
                  {"series": 'jhub_server_oom_kills_total{user="ann", server="", container="jupyter-ann", instance="s"}', "values": "0 0 0 1 1"},
-                 {"series": 'jupyterhub_server_poll_duration_seconds_count{status="stopped", hub="x"}', "values": "0 0 0 0 2"}],
+                 {"series": 'jupyterhub_server_poll_duration_seconds_count{status="stopped", hub="x"}', "values": "0 0 0 0 2"},
+                 {"series": 'jhub_firewall_rules_ok{instance="n"}', "values": "1 1 0 1"},
+                 # Checked every minute for 5 minutes, then no more.
+                 {"series": 'jhub_firewall_check_timestamp_seconds{instance="n"}', "values": "0+60x5 300x10"}],
              "alert_rule_test": [
                  {"alertname": "ServerKilledForMemory", "eval_time": "2m", "exp_alerts": []},
                  {"alertname": "ServerKilledForMemory", "eval_time": "3m", "exp_alerts": [{
                      "exp_labels": {"severity": "warning", "user": "ann", "container": "jupyter-ann", "instance": "s"},
                      "exp_annotations": {"summary": "ann's server ran out of memory: the kernel killed 1 of its processes in the last 15m."}}]},
+                 {"alertname": "FirewallRulesMissing", "eval_time": "1m", "exp_alerts": []},
+                 {"alertname": "FirewallRulesMissing", "eval_time": "2m", "exp_alerts": [{
+                     "exp_labels": {"severity": "critical", "instance": "n"},
+                     "exp_annotations": {"summary": "The user servers' firewall rules are not the deployed ones: servers may reach each"
+                                                    " other, this host or the blocked destinations."}}]},
+                 {"alertname": "FirewallRulesMissing", "eval_time": "3m", "exp_alerts": []},
+                 {"alertname": "FirewallCheckStale", "eval_time": "10m", "exp_alerts": []},
+                 {"alertname": "FirewallCheckStale", "eval_time": "11m", "exp_alerts": [{
+                     "exp_labels": {"severity": "warning", "instance": "n"},
+                     "exp_annotations": {"summary": "The firewall has not been checked for 6m 0s (its timer or cron job does not run)."}}]},
                  {"alertname": "ServersDied", "eval_time": "3m", "exp_alerts": []},
                  {"alertname": "ServersDied", "eval_time": "4m", "exp_alerts": [{
                      "exp_labels": {"severity": "warning", "hub": "x"},
@@ -247,7 +262,7 @@ def test_the_alert_rules_pass_their_unit_tests(monitoring, tmp_path):
     mounts = {rule["labels"]["path"]: re.search(r'mountpoint="([^"]*)"', rule["expr"]).group(1) for rule in rules if rule["alert"] == "DiskFilling"}
     assert set(mounts) == {"/var/lib/docker", str(BACKUPS)}
     tested = {"HubDown", "ProxyDown", "SpawnsFailing", "SpawnsSlow", "DiskFilling", "BackupStale", "BackupFailed",
-              "ServerKilledForMemory", "ServersDied"}
+              "ServerKilledForMemory", "ServersDied", "FirewallRulesMissing", "FirewallCheckStale"}
     # Every rule but MonitoringTargetDown (the same expression as HubDown on other jobs) has its test here.
     assert {rule["alert"] for rule in rules} - tested == {"MonitoringTargetDown"}
     (tmp_path / "rules.test.yml").write_text(yaml.safe_dump(unit_tests(mounts)))
@@ -296,6 +311,26 @@ def test_the_hub_down_fires_an_alert_that_reaches_the_receiver_and_resolves(moni
         subprocess.run(["docker", "start", "jupyterhub"], check=True, capture_output=True)
     assert healthy(120), "the hub does not answer again"
     until("HubDown resolved", lambda: not firing("HubDown") and query('up{job="hub"} == 1'), 90)
+
+
+def firewall_check() -> list[dict]:
+    """The firewall check's program run now, as cron runs it every minute; the metric once Prometheus has it."""
+    subprocess.run(["/usr/local/lib/jhub-docker/jhub-firewall-metric"], check=True, timeout=60)
+    stamp = float((METRICS / "jhub_firewall.prom").read_text().rsplit(" ", 1)[1])
+    return until("the check's figures", lambda: query(f"jhub_firewall_check_timestamp_seconds >= {stamp}") and query("jhub_firewall_rules_ok"), 30)
+
+
+def test_missing_firewall_rules_fire_an_alert_until_they_are_back(monitoring):
+    assert firewall_check()[0]["value"][1] == "1"
+    assert "* * * * * root /usr/local/lib/jhub-docker/jhub-firewall-metric" in Path("/etc/cron.d/jhub-docker-monitoring").read_text()
+    subprocess.run(["iptables", "-w", "-F", "JHUB-FORWARD"], check=True)
+    try:
+        assert firewall_check()[0]["value"][1] == "0"
+        until("FirewallRulesMissing firing", lambda: firing("FirewallRulesMissing"), 30)
+    finally:
+        subprocess.run(["/usr/local/sbin/jhub-network-isolation", "apply"], check=True, capture_output=True)
+    assert firewall_check()[0]["value"][1] == "1"
+    until("FirewallRulesMissing resolved", lambda: not firing("FirewallRulesMissing"), 30)
 
 
 def test_every_dashboard_query_runs_and_reads_metrics_that_exist(monitoring):
