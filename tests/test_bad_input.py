@@ -351,6 +351,10 @@ CASES = [
      ["jupyterhub_monitoring_alert_spawn_failures must be 1 or more (got 0)"]),
     ("playbooks/jupyterhub_monitoring.yml", {"jupyterhub_monitoring_enabled": True, "jupyterhub_monitoring_scrape_interval": "often"},
      ["jupyterhub_monitoring_scrape_interval, jupyterhub_monitoring_alert_down_for and jupyterhub_monitoring_alert_window", "'often'"]),
+    ("playbooks/jupyterhub_monitoring.yml", {"jupyterhub_monitoring_enabled": True, "jupyterhub_monitoring_probe_urls": ["http://hub.example.org/"]},
+     ["jupyterhub_monitoring_probe_urls must be https:// URLs (got [\"http://hub.example.org/\"])"]),
+    ("playbooks/jupyterhub_monitoring.yml", {"jupyterhub_monitoring_enabled": True, "jupyterhub_monitoring_server_metrics_port": 9090},
+     ["must be five different ports 1-65535 (got 9090, 9093, 9100, 9090, 9115)"]),
     ("playbooks/jupyterhub_monitoring.yml", {"jupyterhub_monitoring_enabled": "yes"},
      ["jupyterhub_monitoring_enabled must be true or false"]),
     # One error per problem, and only the wrong value is named.

@@ -16,9 +16,11 @@ With a webhook receiver (an HTTP server of this test on the loopback, where Aler
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import shutil
+import ssl
 import subprocess
 import threading
 import time
@@ -28,6 +30,10 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from conftest import OUTPUT, ROOT, recap, run_playbook
 # deployed is test_local_deploy's fixture: the hub that make deploy made.
@@ -42,7 +48,9 @@ CONFIG = Path("/srv/jupyterhub-monitoring")
 DASHBOARDS = ROOT / "roles/jupyterhub_monitoring/files/dashboards"
 BACKUPS = Path("/var/backups/jhub-docker-test-monitoring")
 METRICS = Path("/var/tmp/jhub-docker-test-monitoring-metrics")
-CONTAINERS = ["jupyterhub-prometheus", "jupyterhub-alertmanager", "jupyterhub-node-exporter", "jupyterhub-server-metrics"]
+CONTAINERS = ["jupyterhub-prometheus", "jupyterhub-alertmanager", "jupyterhub-node-exporter", "jupyterhub-server-metrics",
+              "jupyterhub-blackbox"]
+CERTIFICATES = Path("/var/tmp/jhub-docker-test-monitoring-tls")
 NOTEBOOK = "jhub-docker/notebook:6.1.1"
 
 
@@ -65,12 +73,56 @@ class Receiver(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), Handler)
 
 
+class HttpsSite(ThreadingHTTPServer):
+    """An HTTPS site on the loopback that answers 200, with a certificate that expires in DAYS days (use() changes it)."""
+
+    def __init__(self):
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(handler):  # noqa: N802 (http.server's name) pylint: disable=no-self-argument
+                handler.send_response(200)
+                handler.send_header("Content-Length", "2")
+                handler.end_headers()
+                handler.wfile.write(b"ok")
+
+            def log_message(handler, *args):  # pylint: disable=no-self-argument
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.context = None
+        self.expires = None
+
+    def use(self, days: int) -> None:
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hub.example.org")])
+        now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+        self.expires = now + datetime.timedelta(days=days)
+        certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                       .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+                       .not_valid_after(self.expires).sign(key, hashes.SHA256()))
+        CERTIFICATES.mkdir(parents=True, exist_ok=True)
+        (CERTIFICATES / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+        (CERTIFICATES / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                                 serialization.NoEncryption()))
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(CERTIFICATES / "cert.pem", CERTIFICATES / "key.pem")
+        self.context = context
+
+    def get_request(self):
+        connection, address = super().get_request()
+        return self.context.wrap_socket(connection, server_side=True), address
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.server_port}/hub/health"
+
+
 def settings(receiver: Receiver | None) -> dict:
     """Monitoring on (with RECEIVER) and a scheduled backup of the admin's files; None: both off."""
     if receiver is None:
         return {"jupyterhub_monitoring_enabled": False, "jupyterhub_backup_schedule": "", "jupyterhub_backup_schedule_cron": "",
                 "jupyterhub_backup_root": str(BACKUPS), "jupyterhub_backup_metrics_dir": str(METRICS)}
     return {"jupyterhub_monitoring_enabled": True, "jupyterhub_monitoring_scrape_interval": "5s",
+            "jupyterhub_monitoring_probe_urls": [MONITORING["site"].url],
             "jupyterhub_monitoring_alert_down_for": "10s", "jupyterhub_monitoring_textfile_dir": str(METRICS),
             "jupyterhub_monitoring_disk_paths": [str(BACKUPS)],
             "jupyterhub_monitoring_alert_receivers": [{"type": "webhook", "url": f"http://127.0.0.1:{receiver.server_port}/alerts"}],
@@ -122,19 +174,23 @@ def monitoring(deployed):  # noqa: F811 (the fixture imported above)
     """The monitoring and the schedule on, with the admin logged in; at the end, both off and their files gone."""
     for path in (BACKUPS, METRICS):
         shutil.rmtree(path, ignore_errors=True)
-    receiver = Receiver()
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
-    MONITORING["receiver"] = receiver
+    receiver, site_ = Receiver(), HttpsSite()
+    site_.use(days=90)
+    for server in (receiver, site_):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    MONITORING.update(receiver=receiver, site=site_)
     admin = HubClient(URL)
     assert admin.login("admin", deployed).status_code == 302
     try:
         MONITORING["first"] = site("on", settings(receiver))
-        yield {"admin": admin, "receiver": receiver}
+        yield {"admin": admin, "receiver": receiver, "site": site_}
     finally:
         for container in ("jupyterhub", "jupyterhub-proxy"):
             subprocess.run(["docker", "start", container], capture_output=True, check=False)
         site("off", settings(None))
         receiver.shutdown()
+        site_.shutdown()
+        shutil.rmtree(CERTIFICATES, ignore_errors=True)
         subprocess.run(["docker", "volume", "rm", "-f", "jupyterhub-monitoring-data"], check=True, capture_output=True)
         for path in (BACKUPS, METRICS):
             shutil.rmtree(path, ignore_errors=True)
@@ -144,7 +200,7 @@ def monitoring(deployed):  # noqa: F811 (the fixture imported above)
 
 
 def test_every_target_answers_and_a_second_run_changes_nothing(monitoring):
-    wanted = {"hub", "proxy", "node", "servers", "prometheus", "alertmanager"}
+    wanted = {"hub", "proxy", "node", "servers", "https", "blackbox", "prometheus", "alertmanager"}
     targets = until("every target up", lambda: (found := query("up == 1")) and {r["metric"]["job"] for r in found} == wanted and found)
     assert len(targets) == len(wanted)
     again = site("again", settings(monitoring["receiver"]))
@@ -157,7 +213,7 @@ def test_every_target_answers_and_a_second_run_changes_nothing(monitoring):
         assert config["HostConfig"]["CapDrop"] == ["ALL"] and "no-new-privileges" in config["HostConfig"]["SecurityOpt"]
         assert config["HostConfig"]["ReadonlyRootfs"] and config["HostConfig"]["NetworkMode"] == "host"
     listening = subprocess.run(["ss", "-Hltn"], capture_output=True, text=True, check=True).stdout
-    for port in (9090, 9093, 9100, 9101):
+    for port in (9090, 9093, 9100, 9101, 9115):
         assert re.search(rf"127\.0\.0\.1:{port}\s", listening) and not re.search(rf"(\*|0\.0\.0\.0|\[::\]):{port}\s", listening)
     # The token reads the metrics only.
     token = (CONFIG / "metrics.token").read_text().strip()
@@ -215,6 +271,9 @@ def unit_tests(mounts: dict[str, str]) -> dict:
                  {"series": 'jhub_server_oom_kills_total{user="ann", server="", container="jupyter-ann", instance="s"}', "values": "0 0 0 1 1"},
                  {"series": 'jupyterhub_server_poll_duration_seconds_count{status="stopped", hub="x"}', "values": "0 0 0 0 2"},
                  {"series": 'jhub_firewall_rules_ok{instance="n"}', "values": "1 1 0 1"},
+                 {"series": 'probe_success{job="https", instance="https://h/"}', "values": "1 0 0 0 0"},
+                 # A certificate that expires at 15 days from the start: within 14 days after one day.
+                 {"series": 'probe_ssl_earliest_cert_expiry{job="https", instance="https://h/"}', "values": "1296000x1500"},
                  # Checked every minute for 5 minutes, then no more.
                  {"series": 'jhub_firewall_check_timestamp_seconds{instance="n"}', "values": "0+60x5 300x10"}],
              "alert_rule_test": [
@@ -232,6 +291,14 @@ def unit_tests(mounts: dict[str, str]) -> dict:
                  {"alertname": "FirewallCheckStale", "eval_time": "11m", "exp_alerts": [{
                      "exp_labels": {"severity": "warning", "instance": "n"},
                      "exp_annotations": {"summary": "The firewall has not been checked for 6m 0s (its timer or cron job does not run)."}}]},
+                 {"alertname": "HttpsProbeFailing", "eval_time": "1m", "exp_alerts": []},
+                 {"alertname": "HttpsProbeFailing", "eval_time": "3m", "exp_alerts": [{
+                     "exp_labels": {"severity": "critical", "job": "https", "instance": "https://h/"},
+                     "exp_annotations": {"summary": "https://h/ does not answer 200 over HTTPS."}}]},
+                 {"alertname": "CertificateExpiring", "eval_time": "1430m", "exp_alerts": []},
+                 {"alertname": "CertificateExpiring", "eval_time": "1450m", "exp_alerts": [{
+                     "exp_labels": {"severity": "warning", "job": "https", "instance": "https://h/"},
+                     "exp_annotations": {"summary": "The certificate of https://h/ expires in 13d 23h 50m 0s (within 14 days)."}}]},
                  {"alertname": "ServersDied", "eval_time": "3m", "exp_alerts": []},
                  {"alertname": "ServersDied", "eval_time": "4m", "exp_alerts": [{
                      "exp_labels": {"severity": "warning", "hub": "x"},
@@ -262,7 +329,8 @@ def test_the_alert_rules_pass_their_unit_tests(monitoring, tmp_path):
     mounts = {rule["labels"]["path"]: re.search(r'mountpoint="([^"]*)"', rule["expr"]).group(1) for rule in rules if rule["alert"] == "DiskFilling"}
     assert set(mounts) == {"/var/lib/docker", str(BACKUPS)}
     tested = {"HubDown", "ProxyDown", "SpawnsFailing", "SpawnsSlow", "DiskFilling", "BackupStale", "BackupFailed",
-              "ServerKilledForMemory", "ServersDied", "FirewallRulesMissing", "FirewallCheckStale"}
+              "ServerKilledForMemory", "ServersDied", "FirewallRulesMissing", "FirewallCheckStale", "HttpsProbeFailing",
+              "CertificateExpiring"}
     # Every rule but MonitoringTargetDown (the same expression as HubDown on other jobs) has its test here.
     assert {rule["alert"] for rule in rules} - tested == {"MonitoringTargetDown"}
     (tmp_path / "rules.test.yml").write_text(yaml.safe_dump(unit_tests(mounts)))
@@ -362,6 +430,7 @@ def test_the_status_command_says_all_is_well_and_fails_with_the_proxy_stopped(mo
                  f"disk {BACKUPS}:"):
         assert line in fine.stdout, fine.stdout[-3000:]
     assert re.search(r"backup: newest good jhub-backup-\S+, 0\.\d hours old; last run good", fine.stdout), fine.stdout[-3000:]
+    assert re.search(rf"certificate {re.escape(MONITORING['site'].url)}: expires in (89\.\d|90\.0) days", fine.stdout), fine.stdout[-3000:]
     subprocess.run(["docker", "stop", "jupyterhub-proxy"], check=True, capture_output=True)
     try:
         stopped = status_playbook("proxy-stopped")
@@ -388,3 +457,16 @@ def test_a_server_killed_for_memory_fires_an_alert(monitoring):
         assert query('jhub_server_memory_limit_bytes{user="oom-test"} == 67108864')
     finally:
         subprocess.run(["docker", "rm", "-f", "jhub-test-oom"], check=True, capture_output=True)
+
+
+def test_a_certificate_near_its_end_fires_an_alert(monitoring):
+    """The probed site's certificate: read as it is (90 days left); replaced by one of 3 days, CertificateExpiring fires.
+    Last: it fires until the certificate changes again."""
+    site_ = monitoring["site"]
+    assert query('probe_success{job="https"} == 1')
+    left = float(query('probe_ssl_earliest_cert_expiry{job="https"}')[0]["value"][1])
+    assert left == site_.expires.timestamp()
+    site_.use(days=3)
+    until("the new certificate probed", lambda: query(f'probe_ssl_earliest_cert_expiry{{job="https"}} == {site_.expires.timestamp()}'), 30)
+    alert = until("CertificateExpiring firing", lambda: firing("CertificateExpiring"), 30)
+    assert alert[0]["labels"]["instance"] == site_.url and "expires in 2d 23h" in alert[0]["annotations"]["summary"]

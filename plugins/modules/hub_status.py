@@ -13,7 +13,8 @@ description:
   - Reads, on the hub's host, what playbooks/status.yml prints - the hub's API and the proxy (the hub's health page
     through the proxy's public port, as Prometheus scrapes them), the users' servers (ready or pending, and each
     container's memory from its cgroup), the newest good scheduled backup and its age, the use of the watched file
-    systems, the user-server firewall's own check, and the alerts that Prometheus has firing.
+    systems, the user-server firewall's own check, and from Prometheus the probed HTTPS certificates' expiry and
+    the alerts that it has firing.
   - Changes nothing. It does not fail when something is wrong - it returns RV(problems), one message each, so that
     the playbook prints everything before it fails.
 options:
@@ -55,6 +56,10 @@ options:
     description: Prometheus's address (C(http://127.0.0.1:9090)); empty - no monitoring here.
     type: str
     default: ""
+  certificate_days:
+    description: A probed certificate that expires within this many days is a problem.
+    type: int
+    default: 14
   server_label:
     description: The label of users' servers' containers (name=value).
     type: str
@@ -110,6 +115,11 @@ firewall:
   description: C(checked), C(ok), and the check's C(output).
   returned: always
   type: dict
+certificates:
+  description: Each HTTPS URL that Prometheus probes - C(url), C(ok) (it answered 200), C(days_left); C(null) without monitoring.
+  returned: always
+  type: list
+  elements: dict
 alerts:
   description: The alerts that Prometheus has firing - C(name), C(summary), C(since); C(null) without monitoring.
   returned: always
@@ -126,6 +136,7 @@ import json
 import os
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from ansible.module_utils.basic import AnsibleModule
@@ -249,15 +260,46 @@ def firewall(module, params, problems):
     return found
 
 
+def prometheus(params, path):
+    """The data of a Prometheus API answer, or (None, the error)."""
+    status, body = fetch(params["prometheus_url"].rstrip("/") + path)
+    if status != 200:
+        return None, f"HTTP {status}" if status else body
+    return json.loads(body)["data"], None
+
+
+def certificates(params, problems):
+    if not params["prometheus_url"]:
+        return None
+    found = []
+    for query in ("probe_success", "probe_ssl_earliest_cert_expiry"):
+        data, _error = prometheus(params, "/api/v1/query?query=" + urllib.parse.quote(query + '{job="https"}'))
+        for result in (data or {}).get("result", []):
+            url = result["metric"].get("instance", "")
+            entry = next((item for item in found if item["url"] == url), None) or {"url": url, "ok": False, "days_left": None}
+            if entry not in found:
+                found.append(entry)
+            if query == "probe_success":
+                entry["ok"] = result["value"][1] == "1"
+            else:
+                entry["days_left"] = round((float(result["value"][1]) - time.time()) / 86400, 1)
+    for entry in found:
+        if not entry["ok"]:
+            problems.append(f"{entry['url']} does not answer 200 over HTTPS.")
+        elif entry["days_left"] is not None and entry["days_left"] < params["certificate_days"]:
+            problems.append(f"The certificate of {entry['url']} expires in {entry['days_left']} days.")
+    return found
+
+
 def alerts(params, problems):
     if not params["prometheus_url"]:
         return None
-    status, body = fetch(params["prometheus_url"].rstrip("/") + "/api/v1/alerts")
-    if status != 200:
-        problems.append(f"Prometheus does not answer at {params['prometheus_url']}: {f'HTTP {status}' if status else body}.")
+    data, error = prometheus(params, "/api/v1/alerts")
+    if error:
+        problems.append(f"Prometheus does not answer at {params['prometheus_url']}: {error}.")
         return []
     firing = [{"name": alert["labels"].get("alertname"), "summary": alert.get("annotations", {}).get("summary", ""),
-               "since": alert.get("activeAt")} for alert in json.loads(body)["data"]["alerts"] if alert.get("state") == "firing"]
+               "since": alert.get("activeAt")} for alert in data["alerts"] if alert.get("state") == "firing"]
     problems.extend(f"Alert {alert['name']} is firing: {alert['summary']}" for alert in firing)
     return firing
 
@@ -270,7 +312,7 @@ def main() -> None:
                        "disk_paths": {"type": "list", "elements": "path", "default": []},
                        "disk_used_percent": {"type": "float", "default": 85},
                        "firewall_command": {"type": "list", "elements": "str", "default": []},
-                       "prometheus_url": {"type": "str", "default": ""},
+                       "prometheus_url": {"type": "str", "default": ""}, "certificate_days": {"type": "int", "default": 14},
                        "server_label": {"type": "str", "default": "io.jhub-docker.role=user-server"}},
         supports_check_mode=True,
     )
@@ -283,7 +325,7 @@ def main() -> None:
         problems.append(f"The proxy does not forward to the hub at {params['proxy_url']}: {proxy['error']}.")
     module.exit_json(changed=False, hub=hub, proxy=proxy, servers=servers, containers=containers(module, params["server_label"]),
                      backup=backup(params, problems), disks=disks(params, problems), firewall=firewall(module, params, problems),
-                     alerts=alerts(params, problems), problems=problems)
+                     certificates=certificates(params, problems), alerts=alerts(params, problems), problems=problems)
 
 
 if __name__ == "__main__":
