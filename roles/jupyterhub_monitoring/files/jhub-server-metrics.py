@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # Copyright: jhub.docker maintainers
 # Apache License 2.0 (see LICENSE)
 """Prometheus metrics of the users' servers' containers on this host: GET /metrics.
@@ -48,7 +47,7 @@ def pairs(text: str | None) -> dict[str, int]:
     """The 'name value' lines of a cgroup file (memory.stat, cpu.stat, memory.events, memory.oom_control)."""
     found = {}
     for line in (text or "").splitlines():
-        name, _, value = line.partition(" ")
+        name, _sep, value = line.partition(" ")
         if value.strip().isdigit():
             found[name] = int(value)
     return found
@@ -144,7 +143,7 @@ def main() -> None:
         def log_message(self, *args):
             pass
 
-    host, _, port = options.listen.rpartition(":")
+    host, _sep, port = options.listen.rpartition(":")
     ThreadingHTTPServer((host.strip("[]"), int(port)), Handler).serve_forever()
 
 
