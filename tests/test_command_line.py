@@ -27,6 +27,7 @@ PLAYBOOKS = {
     ("jupyterhub_backup", "restore"): "restore", ("jupyterhub_backup", "move"): "move",
     ("jupyterhub_network", "main"): "jupyterhub_network",
     ("jupyterhub_tls", "main"): "jupyterhub_tls", ("docker_swarm", "main"): "swarm", ("docker_swarm", "drain"): "swarm_drain",
+    ("jupyterhub_monitoring", "main"): "jupyterhub_monitoring",
 }
 CANARIES = {
     "docker_engine": ({"docker_engine_users": ["no-such-user-jhub"]}, "no-such-user-jhub"),
@@ -37,6 +38,7 @@ CANARIES = {
     "move": ({"jupyterhub_backup_root": "backups/jhub"}, "jupyterhub_backup_root must be an absolute path"),
     "jupyterhub_tls": ({"jhub_tls_mode": "selfsigned", "jupyterhub_tls_domain": "Not A Domain"},
                        "needs jupyterhub_tls_domain"),
+    "jupyterhub_monitoring": ({"jupyterhub_monitoring_retention": "forever"}, "jupyterhub_monitoring_retention must be a duration"),
     # TEST-NET-3: an address that no host of this kind has.
     "swarm": ({"docker_swarm_advertise_address": "203.0.113.77"}, "is not an address of localhost"),
     "swarm_drain": ({"docker_swarm_drain_node": "no-such-node"}, "is not a host of the group jupyterhub_workers"),
